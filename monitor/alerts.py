@@ -1,0 +1,79 @@
+"""The alert record of the wire contract (``shared/PROTOCOL.md``, "Alert fields").
+
+An :class:`Alert` is produced by the text engine or the classifier for one committed
+utterance, then enriched by later stages (evidence archive, routing). Fields that
+belong to a stage that has not run yet are ``None``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.taxonomy import Category, Severity
+
+
+class Source(str, Enum):
+    """Which stage found the claim."""
+
+    LEXICON = "lexicon"
+    PINYIN = "pinyin"
+    CLASSIFIER = "classifier"
+
+
+def new_alert_id() -> str:
+    """A unique alert id whose lexical order follows creation time.
+
+    12 hex digits of Unix milliseconds, then 20 random hex digits, so ``since=``
+    replays and archive listings can sort ids without parsing them.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:20]}"
+
+
+def utc_now_iso() -> str:
+    """The current time as UTC ISO-8601 with a ``Z`` suffix and millisecond precision."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Alert(BaseModel):
+    """One alert, exactly the fields of the wire contract plus optional locators.
+
+    ``start``/``end`` are seconds of stream (or file) time of the utterance;
+    ``line`` is set by ``scan --text`` and ``file`` by ``scan FILE``.
+    """
+
+    model_config = ConfigDict(use_enum_values=True, extra="forbid")
+
+    alert_id: str = Field(default_factory=new_alert_id)
+    room_id: str | None = None
+    anchor_id: str | None = None
+    category: Category
+    severity: Severity
+    rule_id: str
+    matched: str
+    source: Source
+    confidence: float = Field(ge=0.0, le=1.0)
+    text: str
+    start: float | None = None
+    end: float | None = None
+    reminder: str
+    regulation: str
+    lexicon_version: str | None = None
+    model_version: str | None = None
+    evidence_id: str | None = None
+    emitted_at: str = Field(default_factory=utc_now_iso)
+    line: int | None = None
+    file: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The alert as sent on the wire: every contract field, locators only when set."""
+        data = self.model_dump(mode="json")
+        for locator in ("line", "file"):
+            if data[locator] is None:
+                del data[locator]
+        return data

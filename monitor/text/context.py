@@ -1,0 +1,109 @@
+"""Context rules applied to a lexicon hit in its utterance (normalized text).
+
+- :func:`is_negated`: a negation cue shortly before the hit, or a denial shortly after
+  it, in the same clause ("不是足金", "不保证一定升值", "最低价是不可能的").
+- :func:`has_claim_cue`: an assertive word near the hit ("绝对", "保证", "100%"), which
+  supports a hit that would be too ambiguous alone.
+- :func:`adjust_severity`: certified attributes lower, room category and repetition raise.
+
+Offsets are in normalized text; clauses are separated by ``,`` (see normalize.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.room import RoomContext
+from monitor.taxonomy import Severity
+from monitor.text.lexicon import Rule
+from monitor.text.normalize import CLAUSE_MARK
+
+NEGATION_WINDOW_CHARS = 5
+"""Most characters allowed between a negation cue and the hit it negates (不是真正的足金)."""
+DISBELIEF_WINDOW_CHARS = 10
+"""Window for cues that dismiss a claim as something not to believe (别信什么包治百病)."""
+CUE_WINDOW_CHARS = 8
+"""Window around a hit in which an assertive cue supports it."""
+REPEAT_RAISE_AFTER = 2
+"""A rule that already fired this many times in the room is raised one severity level."""
+
+# Cues that negate what follows them.
+_PRE_NEGATIONS = (
+    "不是", "并不是", "并非", "绝非", "并没有", "没有", "没", "不能保证", "不保证", "无法保证",
+    "不敢保证", "不敢说", "不能说", "不会说", "不可以说", "不要说", "不能讲", "不说", "不讲",
+    "不会", "不可能", "不算", "不具有", "不具备", "不含", "不承诺", "不做", "不搞", "不用说",
+    "不能", "不可以", "不允许", "不得", "禁止", "严禁", "请勿", "不要", "别", "从不", "从来不",
+    "无法", "不存在", "不代表", "不等于", "谈不上", "算不上", "称不上", "达不到", "不属于",
+    "不", "非", "未", "无", "勿",
+)
+# Cues that dismiss a claim as untrue even from further away.
+_DISBELIEF = ("不要相信", "不要信", "别相信", "别信", "不信", "不可信", "骗人的", "都是骗人")
+# After the hit: the speaker denies it.
+_POST_NEGATIONS = (
+    "是假的", "是骗人的", "不可能", "做不到", "谈不上", "算不上", "称不上", "不敢说", "不敢保证",
+    "不能保证", "保证不了", "不存在", "不靠谱", "是违规的", "是违法的", "不能说", "不能讲",
+    "不可以说", "是不对的", "不是真的", "达不到", "没有的", "没有这回事", "都是虚的",
+)
+# "不要犹豫" urges; it negates nothing that follows.
+_URGING_AFTER_NEGATION = ("犹豫", "错过", "等了", "担心", "着急", "客气", "怕", "纠结", "眨眼", "走开", "走")
+
+_PRE_PATTERN = re.compile("|".join(sorted(map(re.escape, _PRE_NEGATIONS), key=len, reverse=True)))
+_DISBELIEF_PATTERN = re.compile("|".join(map(re.escape, _DISBELIEF)))
+_POST_PATTERN = re.compile("|".join(map(re.escape, _POST_NEGATIONS)))
+
+CLAIM_CUES = (
+    "绝对", "保证", "一定", "肯定", "包你", "保你", "真正", "正宗", "纯", "100%", "百分百", "稳",
+    "必定", "必然", "铁定", "妥妥",
+)
+_CUE_PATTERN = re.compile("|".join(sorted(map(re.escape, CLAIM_CUES), key=len, reverse=True)))
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    left = text.rfind(CLAUSE_MARK, 0, start) + 1
+    right = text.find(CLAUSE_MARK, end)
+    return left, len(text) if right < 0 else right
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """True if the hit ``text[start:end]`` is negated or denied within its clause."""
+    clause_start, clause_end = _clause_bounds(text, start, end)
+    before = text[max(clause_start, start - NEGATION_WINDOW_CHARS - 5) : start]
+    for cue in _PRE_PATTERN.finditer(before):
+        gap = len(before) - cue.end()
+        after_cue = before[cue.end() :] + text[start:end]
+        if after_cue.startswith(_URGING_AFTER_NEGATION):
+            continue
+        # Single-character negators (不, 非, 未...) bind only to what directly follows.
+        allowed_gap = NEGATION_WINDOW_CHARS if len(cue.group()) > 1 else 1
+        if gap <= allowed_gap:
+            return True
+    wide_before = text[max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4) : start]
+    if _DISBELIEF_PATTERN.search(wide_before):
+        return True
+    after = text[end : min(clause_end, end + NEGATION_WINDOW_CHARS + 6)]
+    post = _POST_PATTERN.search(after)
+    return bool(post and post.start() <= NEGATION_WINDOW_CHARS)
+
+
+def has_claim_cue(text: str, start: int, end: int) -> bool:
+    """True if an assertive cue word stands within :data:`CUE_WINDOW_CHARS` of the hit."""
+    clause_start, clause_end = _clause_bounds(text, start, end)
+    window = text[max(clause_start, start - CUE_WINDOW_CHARS) : start] + CLAUSE_MARK
+    window += text[end : min(clause_end, end + CUE_WINDOW_CHARS)]
+    return bool(_CUE_PATTERN.search(window))
+
+
+def is_certified(rule: Rule, matched_terms: tuple[str, ...], context: RoomContext) -> bool:
+    """True if the room's current product has this claim certified (term or category)."""
+    certified = {c.strip().lower() for c in context.certified}
+    return bool(certified & {rule.category.value, *(t.lower() for t in matched_terms)})
+
+
+def adjust_severity(
+    default: Severity, *, certified: bool, room_match: bool, repeats: int
+) -> Severity:
+    """Severity after context: certified -> ``info``; room category and repetition raise."""
+    if certified:
+        return Severity.INFO
+    steps = int(room_match) + int(repeats >= REPEAT_RAISE_AFTER)
+    return default.raised(steps)

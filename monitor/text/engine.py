@@ -1,0 +1,288 @@
+"""The text compliance engine: one committed utterance in, alerts out.
+
+Stages, in order, for each utterance::
+
+    normalize -> Aho-Corasick on text (lexicon surfaces)
+              -> Aho-Corasick on fuzzy pinyin keys (misheard surfaces)
+              -> word boundaries (jieba, lazily per clause) and innocent phrases
+              -> negation, support (room category, neighbouring claims), certification
+              -> price rule -> one alert per rule
+
+The engine is shared and read-only; per-room state (repetition counts) lives in a
+:class:`RoomState` owned by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import ahocorasick_rs
+
+from monitor.alerts import Alert, Source
+from monitor.room import RoomContext
+from monitor.taxonomy import Category, Severity
+from monitor.text import context as ctx
+from monitor.text import price
+from monitor.text.lexicon import Lexicon, Rule, load_lexicons
+from monitor.text.normalize import CLAUSE_MARK, Normalized, normalize, normalize_text
+from monitor.text.pinyin import pinyin_key
+from monitor.text.tokens import WordSegmenter
+
+SHORT_TERM_CHARS = 2
+"""Terms this short are matched on word boundaries (boundary: auto) and, when heard
+only as homophones, need support from context."""
+
+
+@dataclass
+class RoomState:
+    """Per-room detection state: how often each rule has fired in this session."""
+
+    fired: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that holds for a span of the normalized utterance."""
+
+    rule_id: str
+    category: Category
+    start: int
+    end: int
+    source: Source
+    severity: Severity
+    confidence: float
+    reminder: str
+    regulation: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rule: Rule
+    start: int
+    end: int
+    source: Source
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+class TextEngine:
+    """Lexicon, pinyin and price rules over normalized text. Build once; thread-safe."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        surface_rules: dict[str, list[Rule]] = {}
+        key_rules: dict[str, list[tuple[Rule, str]]] = {}
+        innocent: dict[str, list[Rule]] = {}
+        for rule in lexicon:
+            for surface in rule.entry.surfaces:
+                form = normalize_text(surface)
+                if not form:
+                    continue
+                surface_rules.setdefault(form, []).append(rule)
+                if rule.entry.pinyin and any("\u4e00" <= ch <= "\u9fff" for ch in form):
+                    key_rules.setdefault(pinyin_key(form), []).append((rule, form))
+            for phrase in rule.entry.innocent:
+                innocent.setdefault(normalize_text(phrase), []).append(rule)
+        self._surfaces = list(surface_rules)
+        self._surface_rules = [surface_rules[s] for s in self._surfaces]
+        self._surface_set = frozenset(self._surfaces)
+        self._exact = ahocorasick_rs.AhoCorasick(self._surfaces)
+        self._keys = list(key_rules)
+        self._key_rules = [key_rules[k] for k in self._keys]
+        self._pinyin = ahocorasick_rs.AhoCorasick(self._keys)
+        self._innocent_phrases = list(innocent)
+        self._innocent_rules = [frozenset(r.rule_id for r in innocent[p]) for p in self._innocent_phrases]
+        self._innocent = ahocorasick_rs.AhoCorasick(self._innocent_phrases) if innocent else None
+        self.segmenter = WordSegmenter([*self._surfaces, *self._innocent_phrases])
+
+    @classmethod
+    def load(cls, lexicon_dir: Path) -> TextEngine:
+        """Load and validate the lexicons of ``lexicon_dir`` (LexiconError if malformed)."""
+        return cls(load_lexicons(lexicon_dir))
+
+    # -- candidates --------------------------------------------------------------------------
+
+    def _candidates(self, text: str) -> list[_Candidate]:
+        found: list[_Candidate] = []
+        for index, start, end in self._exact.find_matches_as_indexes(text, overlapping=True):
+            for rule in self._surface_rules[index]:
+                found.append(_Candidate(rule, start, end, Source.LEXICON))
+        key = pinyin_key(text)
+        for index, start, end in self._pinyin.find_matches_as_indexes(key, overlapping=True):
+            heard = text[start:end]
+            for rule, form in self._key_rules[index]:
+                if heard != form and heard not in self._surface_set:
+                    found.append(_Candidate(rule, start, end, Source.PINYIN))
+        return found
+
+    def _innocent_spans(self, text: str) -> list[tuple[int, int, frozenset[str]]]:
+        if self._innocent is None:
+            return []
+        return [
+            (start, end, self._innocent_rules[index])
+            for index, start, end in self._innocent.find_matches_as_indexes(text, overlapping=True)
+        ]
+
+    def _on_word_boundaries(self, candidate: _Candidate, text: str, cache: dict[int, set[int]]) -> bool:
+        """The hit starts a word and is not the inside of a longer dictionary word."""
+        boundary = candidate.rule.entry.boundary
+        if boundary == "substring" or (boundary == "auto" and len(candidate.rule.term) > SHORT_TERM_CHARS):
+            return True
+        clause_start = text.rfind(CLAUSE_MARK, 0, candidate.start) + 1
+        if clause_start not in cache:
+            clause_end = text.find(CLAUSE_MARK, candidate.end)
+            clause = text[clause_start : len(text) if clause_end < 0 else clause_end]
+            cache[clause_start] = {clause_start + b for b in self.segmenter.boundaries(clause)}
+        bounds = cache[clause_start]
+        if candidate.start not in bounds:
+            return False
+        if candidate.end in bounds:
+            return True
+        # The hit's end falls inside a token: fine for "足金|项链" (the token is 金项链),
+        # not when one token swallows the whole hit ("天然气").
+        next_bound = min(b for b in bounds if b > candidate.start)
+        return next_bound < candidate.end
+
+    # -- the stage -------------------------------------------------------------------------------
+
+    def find(self, normalized: Normalized, context: RoomContext, state: RoomState) -> list[Finding]:
+        """Findings for one normalized utterance; updates ``state`` with the rules that fired."""
+        text = normalized.text
+        if not text:
+            return []
+        innocent = self._innocent_spans(text)
+        boundary_cache: dict[int, set[int]] = {}
+        candidates = [
+            c
+            for c in self._candidates(text)
+            if not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
+            and self._on_word_boundaries(c, text, boundary_cache)
+        ]
+        candidates = _drop_contained(candidates)
+        candidates = [c for c in candidates if not ctx.is_negated(text, c.start, c.end)]
+        exact_spans = [(c.start, c.end) for c in candidates if c.source is Source.LEXICON]
+
+        findings: list[Finding] = []
+        seen_rules: set[str] = set()
+        for cand in sorted(candidates, key=lambda c: (c.start, -c.length)):
+            rule = cand.rule
+            if rule.rule_id in seen_rules:
+                continue
+            room_match = context.category is not None and context.category in rule.rooms
+            claim_nearby = ctx.has_claim_cue(text, cand.start, cand.end) or any(
+                (s, e) != (cand.start, cand.end) for s, e in exact_spans
+            )
+            confidence = self._confidence(cand, text, room_match, claim_nearby)
+            if confidence is None:
+                continue
+            seen_rules.add(rule.rule_id)
+            heard = normalized.original_span(cand.start, cand.end)
+            certified = ctx.is_certified(rule, (rule.term, heard, text[cand.start : cand.end]), context)
+            severity = ctx.adjust_severity(
+                rule.entry.severity,
+                certified=certified,
+                room_match=room_match,
+                repeats=state.fired[rule.rule_id],
+            )
+            state.fired[rule.rule_id] += 1
+            findings.append(
+                Finding(
+                    rule_id=rule.rule_id,
+                    category=rule.category,
+                    start=cand.start,
+                    end=cand.end,
+                    source=cand.source,
+                    severity=severity,
+                    confidence=confidence,
+                    reminder=rule.entry.reminder,
+                    regulation=rule.regulation,
+                )
+            )
+        for claim in price.find_price_claims(text):
+            if ctx.is_negated(text, claim.start, claim.end):
+                continue
+            state.fired[price.RULE_ID] += 1
+            findings.append(
+                Finding(
+                    rule_id=price.RULE_ID,
+                    category=claim.category,
+                    start=claim.start,
+                    end=claim.end,
+                    source=Source.LEXICON,
+                    severity=claim.severity,
+                    confidence=claim.confidence,
+                    reminder=price.REMINDER,
+                    regulation=price.REGULATION,
+                )
+            )
+            break  # one price alert per utterance
+        return findings
+
+    def _confidence(self, cand: _Candidate, text: str, room_match: bool, claim_nearby: bool) -> float | None:
+        """Confidence of a candidate, or ``None`` when it lacks the support it needs."""
+        supported = room_match or claim_nearby
+        if cand.source is Source.LEXICON:
+            if cand.rule.entry.needs_context:
+                return (0.8 if claim_nearby else 0.7) if supported else None
+            return 0.95
+        heard = text[cand.start : cand.end]
+        if self.segmenter.is_dictionary_word(heard):
+            # A real word that shares the sound (升职 for 升值): only a claim nearby tells.
+            return 0.55 if claim_nearby else None
+        if cand.length <= SHORT_TERM_CHARS or cand.rule.entry.needs_context:
+            return (0.65 if claim_nearby else 0.6) if supported else None
+        return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
+
+    def analyze(
+        self, text: str, context: RoomContext | None = None, state: RoomState | None = None
+    ) -> list[Alert]:
+        """Alerts for one utterance (``text`` as heard). Locators are left to the caller."""
+        normalized = normalize(text)
+        findings = self.find(normalized, context or RoomContext(), state or RoomState())
+        return [
+            Alert(
+                category=f.category,
+                severity=f.severity,
+                rule_id=f.rule_id,
+                matched=normalized.original_span(f.start, f.end),
+                source=f.source,
+                confidence=f.confidence,
+                text=text.strip(),
+                reminder=f.reminder,
+                regulation=f.regulation,
+                lexicon_version=self.lexicon.version,
+            )
+            for f in findings
+        ]
+
+
+def _drop_contained(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Drop a candidate lying inside a longer one of the same category (足金 in 千足金),
+    and a pinyin candidate at the span of an exact one of the same category."""
+    kept = []
+    for cand in candidates:
+        shadowed = any(
+            other is not cand
+            and other.rule.category == cand.rule.category
+            and other.start <= cand.start
+            and cand.end <= other.end
+            and (
+                other.length > cand.length
+                or (other.source is Source.LEXICON and cand.source is Source.PINYIN)
+            )
+            for other in candidates
+        )
+        if not shadowed:
+            kept.append(cand)
+    return kept
+
+
+@lru_cache(maxsize=4)
+def cached_engine(lexicon_dir: str) -> TextEngine:
+    """One engine per lexicon directory per process."""
+    return TextEngine.load(Path(lexicon_dir))

@@ -1,0 +1,129 @@
+"""The false-reference-price rule: a reference price followed by a much lower "now" price.
+
+"原价3999，今天直播间只要399" or "专柜卖2800，我们这里990" present a reference price
+the buyer cannot check; 明码标价和禁止价格欺诈规定 forbids fictitious ones. The rule
+reads prices from normalized text (Arabic numerals, see normalize.py), classifies each
+by the cue just before it, and fires when a reference price is followed within
+:data:`PAIR_WINDOW_CHARS` by a now-price at most :data:`MAX_NOW_RATIO` of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.taxonomy import Category, Severity
+
+PAIR_WINDOW_CHARS = 40
+"""Most characters between the reference price and the now price."""
+CUE_WINDOW_CHARS = 6
+"""Most characters between a cue and the price it introduces."""
+MAX_NOW_RATIO = 0.6
+"""A now price above this fraction of the reference is an ordinary discount."""
+VIOLATION_RATIO = 0.2
+"""A now price at or below this fraction of the reference is a violation."""
+
+RULE_ID = "FP-900"
+REGULATION = "明码标价和禁止价格欺诈规定 第十九条（虚构原价、虚假优惠折价）"
+REMINDER = "请勿用无法核实的原价、专柜价对比现价，虚构原价属于价格欺诈；如需对比请使用真实成交价。"
+
+_REFERENCE_CUES = (
+    "原价", "原来", "之前", "以前", "平时", "平常", "日常价", "专柜", "市场价", "市面上", "外面",
+    "官网", "吊牌价", "吊牌", "标价", "零售价", "门店", "实体店", "商场", "线下", "别人家", "别家",
+    "划线价", "价值", "正价", "其他直播间", "旗舰店", "某宝",
+)
+_NOW_CUES = (
+    "现在", "现价", "今天", "今晚", "直播间", "这里", "我们这", "咱们这", "只要", "只需", "仅需",
+    "仅要", "就要", "才", "到手", "秒杀", "活动价", "福利价", "给你们", "宠粉", "直接", "一口价",
+    "统统", "通通", "全部",
+)
+_REFERENCE = re.compile("|".join(sorted(map(re.escape, _REFERENCE_CUES), key=len, reverse=True)))
+_NOW = re.compile("|".join(sorted(map(re.escape, _NOW_CUES), key=len, reverse=True)))
+_PRICE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(w)?(?:(?:块|元|圆)(\d)?|(毛))?")
+
+
+@dataclass(frozen=True)
+class PriceClaim:
+    """A reference price followed by a much lower now price, as offsets in normalized text."""
+
+    start: int
+    end: int
+    reference: float
+    now: float
+    category: Category = Category.FALSE_PRICE
+
+    @property
+    def severity(self) -> Severity:
+        ratio = self.now / self.reference
+        return Severity.VIOLATION if ratio <= VIOLATION_RATIO else Severity.WARNING
+
+    @property
+    def confidence(self) -> float:
+        return round(min(0.95, 0.7 + 0.3 * (1 - self.now / self.reference)), 3)
+
+
+def _value(match: re.Match[str]) -> float:
+    value = float(match.group(1))
+    if match.group(2):
+        value *= 10_000
+    if match.group(3):
+        value += int(match.group(3)) / 10
+    if match.group(4):
+        value /= 10
+    return value
+
+
+def _cue_before(pattern: re.Pattern[str], text: str, position: int, floor: int) -> int | None:
+    """Start offset of the last ``pattern`` cue ending within the cue window before ``position``."""
+    window_start = max(floor, position - CUE_WINDOW_CHARS - 5)
+    found = None
+    for cue in pattern.finditer(text, window_start, position):
+        if position - cue.end() <= CUE_WINDOW_CHARS:
+            found = cue.start()
+    return found
+
+
+def find_price_claims(text: str) -> list[PriceClaim]:
+    """Every reference-then-lower-now price pair in ``text`` (normalized)."""
+    references: list[tuple[int, float]] = []
+    nows: list[tuple[int, float]] = []
+    claims: list[PriceClaim] = []
+    previous_end = 0
+    for match in _PRICE.finditer(text):
+        value = _value(match)
+        if value <= 0:
+            continue
+        reference_cue = _cue_before(_REFERENCE, text, match.start(), previous_end)
+        now_cue = _cue_before(_NOW, text, match.start(), previous_end)
+        previous_end = match.end()
+        if reference_cue is not None and (now_cue is None or reference_cue > now_cue):
+            # "今天399，原价3999": a reference may also follow the now price.
+            pair = _pair(nows, match.start(), lambda now, ref=value: now <= ref * MAX_NOW_RATIO)
+            if pair is not None:
+                claims.append(PriceClaim(pair[0], match.end(), value, pair[1]))
+                nows.clear()
+            else:
+                references.append((reference_cue, value))
+            continue
+        if now_cue is None:
+            continue
+        pair = _pair(references, match.start(), lambda ref, now=value: now <= ref * MAX_NOW_RATIO)
+        if pair is not None:
+            claims.append(PriceClaim(pair[0], match.end(), pair[1], value))
+            references.clear()
+        else:
+            nows.append((now_cue, value))
+    return claims
+
+
+def _pair(
+    earlier: list[tuple[int, float]], position: int, matches: Callable[[float], bool]
+) -> tuple[int, float] | None:
+    """The nearest earlier (cue offset, price) within the pair window that ``matches``."""
+    for cue_start, value in reversed(earlier):
+        if position - cue_start > PAIR_WINDOW_CHARS + CUE_WINDOW_CHARS:
+            return None
+        if matches(value):
+            return cue_start, value
+    return None

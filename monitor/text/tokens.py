@@ -1,0 +1,48 @@
+"""Word boundaries from jieba, with every lexicon surface in its dictionary.
+
+Boundaries decide whether a short lexicon hit is a word of its own ("第一" in
+"销量第一") or part of another word ("第一时间", "天然气"). Tokenizing is the most
+expensive step of the engine, so it is done lazily, per clause, only for clauses that
+contain a hit that needs a boundary check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
+
+
+class WordSegmenter:
+    """A private jieba tokenizer (the global one is left untouched for other users)."""
+
+    def __init__(self, lexicon_words: Iterable[str]) -> None:
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        self._lexicon_words = frozenset(lexicon_words)
+        for word in self._lexicon_words:
+            # freq=None lets jieba pick a frequency that makes the word segmentable as
+            # a whole without overriding longer dictionary words that contain it.
+            self._tokenizer.add_word(word)
+
+    def tokens(self, text: str) -> list[str]:
+        """The words of ``text`` (precise mode, HMM on for words jieba does not know)."""
+        return list(self._tokenizer.cut(text, HMM=True))
+
+    def boundaries(self, text: str) -> set[int]:
+        """Offsets in ``text`` where a word starts or ends (0 and ``len(text)`` included)."""
+        offsets = {0}
+        position = 0
+        for token in self._tokenizer.cut(text, HMM=True):
+            position += len(token)
+            offsets.add(position)
+        return offsets
+
+    def is_dictionary_word(self, word: str, min_freq: int = 3) -> bool:
+        """True for a word jieba's own dictionary knows (not one we added from the lexicon)."""
+        if word in self._lexicon_words:
+            return False
+        return self._tokenizer.FREQ.get(word, 0) >= min_freq
