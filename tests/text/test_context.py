@@ -1,0 +1,61 @@
+import pytest
+
+from monitor.room import RoomContext
+from monitor.taxonomy import Severity
+from monitor.text.context import adjust_severity, has_claim_cue, is_negated
+from monitor.text.normalize import normalize_text
+
+
+def _negated(sentence: str, term: str) -> bool:
+    text = normalize_text(sentence)
+    start = text.index(term)
+    return is_negated(text, start, start + len(term))
+
+
+@pytest.mark.parametrize(
+    "sentence, term",
+    [
+        ("这个不是足金的", "足金"),
+        ("我们并不能保证一定升值", "升值"),
+        ("广告法规定不能说最低价", "最低价"),
+        ("大家不要相信什么包治百病的说法", "包治百病"),
+        ("说它是传家宝是不可能的", "传家宝"),
+        ("这个霜不美白", "美白"),
+        ("千万别加微信私下交易", "加微信"),
+    ],
+)
+def test_negations_suppress(sentence: str, term: str) -> None:
+    assert _negated(sentence, term)
+
+
+@pytest.mark.parametrize(
+    "sentence, term",
+    [
+        ("这个是足金的", "足金"),
+        ("不要犹豫加我微信", "加我微信"),
+        ("不用担心这个茶能降血压", "降血压"),
+        ("不错吧,绝对升值", "升值"),  # negation in another clause
+        ("真的不贵呀这款能祛斑的", "祛斑"),  # negation too far away
+    ],
+)
+def test_affirmative_claims_are_not_negated(sentence: str, term: str) -> None:
+    assert not _negated(sentence, term)
+
+
+def test_claim_cue_window() -> None:
+    text = normalize_text("绝对会升值")
+    assert has_claim_cue(text, 3, 5)
+    text = normalize_text("会升值的")
+    assert not has_claim_cue(text, 1, 3)
+
+
+def test_severity_adjustments() -> None:
+    assert adjust_severity(Severity.WARNING, certified=True, room_match=True, repeats=5) is Severity.INFO
+    assert adjust_severity(Severity.WARNING, certified=False, room_match=True, repeats=0) is Severity.VIOLATION
+    assert adjust_severity(Severity.INFO, certified=False, room_match=False, repeats=2) is Severity.WARNING
+    assert adjust_severity(Severity.VIOLATION, certified=False, room_match=True, repeats=9) is Severity.VIOLATION
+
+
+def test_room_context_parses_certified_list() -> None:
+    ctx = RoomContext.model_validate({"category": "jewelry", "certified": ["足金"], "product": "手镯"})
+    assert ctx.certified == ["足金"]

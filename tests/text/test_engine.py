@@ -1,0 +1,82 @@
+"""Exact engine behaviour on the small fixture lexicon (tests/text/fixtures/lexicons)."""
+
+import pytest
+
+from monitor.room import RoomContext
+from monitor.text.engine import RoomState
+
+
+def _hits(engine, text, context=None, state=None):
+    return [(a.category, a.severity, a.matched, a.source) for a in engine.analyze(text, context, state)]
+
+
+def test_longest_term_wins_and_matched_is_as_heard(fixture_engine) -> None:
+    assert _hits(fixture_engine, "這個是千足金的手鐲") == [
+        ("precious_metal_claim", "violation", "千足金", "lexicon")
+    ]
+
+
+@pytest.mark.parametrize("text", ["第一时间发货", "天然气管道", "纯天然的材料", "升职加薪", "这是第一次来直播间"])
+def test_word_boundaries_and_innocent_phrases(fixture_engine, text) -> None:
+    assert _hits(fixture_engine, text) == []
+
+
+def test_short_term_on_its_own_word_matches(fixture_engine) -> None:
+    assert _hits(fixture_engine, "我们家销量第一") == [("absolute_claim", "warning", "第一", "lexicon")]
+    assert _hits(fixture_engine, "这是足金项链") == [("precious_metal_claim", "warning", "足金", "lexicon")]
+
+
+def test_homophones_match_on_pinyin_with_lower_confidence(fixture_engine) -> None:
+    (alert,) = fixture_engine.analyze("这个可以当传家报")
+    assert (alert.category, alert.source, alert.matched) == ("collectible_investment", "pinyin", "传家报")
+    assert alert.confidence < 0.9
+    assert _hits(fixture_engine, "喝了能降雪压") == [("medical_claim", "violation", "降雪压", "pinyin")]
+
+
+def test_pinyin_hit_on_a_real_word_needs_a_claim_nearby(fixture_engine) -> None:
+    jewelry = RoomContext(category="jewelry")
+    assert _hits(fixture_engine, "好好干能升职", jewelry) == []
+    assert _hits(fixture_engine, "买了绝对升职", jewelry) == [
+        ("collectible_investment", "violation", "升职", "pinyin")
+    ]
+
+
+def test_needs_context_term_alerts_only_with_support(fixture_engine) -> None:
+    assert _hits(fixture_engine, "这是天然的") == []
+    assert _hits(fixture_engine, "这是天然的", RoomContext(category="jade")) == [
+        ("gem_authenticity_claim", "violation", "天然", "lexicon")
+    ]
+    assert ("gem_authenticity_claim", "warning", "天然", "lexicon") in _hits(fixture_engine, "百分之百天然")
+
+
+def test_negation_suppresses(fixture_engine) -> None:
+    assert _hits(fixture_engine, "这个不是足金的") == []
+    assert _hits(fixture_engine, "不要私下加微信") == []
+
+
+def test_certified_attribute_lowers_to_info(fixture_engine) -> None:
+    context = RoomContext(category="jewelry", certified=["足金"])
+    assert _hits(fixture_engine, "这是足金的", context) == [("precious_metal_claim", "info", "足金", "lexicon")]
+
+
+def test_room_category_and_repetition_raise(fixture_engine) -> None:
+    assert _hits(fixture_engine, "这款能祛斑", RoomContext(category="cosmetics"))[0][1] == "violation"
+    state = RoomState()
+    severities = [fixture_engine.analyze("这款能祛斑", None, state)[0].severity for _ in range(3)]
+    assert severities == ["warning", "warning", "violation"]
+
+
+def test_price_rule_and_lexicon_in_one_utterance(fixture_engine) -> None:
+    hits = _hits(fixture_engine, "亏本清仓，原价三千九百九十九，今天只要三百九十九")
+    assert ("false_price", "warning", "亏本清仓", "lexicon") in hits
+    assert ("false_price", "violation", "原价三千九百九十九，今天只要三百九十九", "lexicon") in hits
+
+
+def test_alert_fields_are_complete(fixture_engine) -> None:
+    (alert,) = fixture_engine.analyze("加我微信")
+    wire = alert.wire()
+    for field in ("alert_id", "category", "severity", "rule_id", "matched", "source", "confidence", "text",
+                  "reminder", "regulation", "lexicon_version", "model_version", "evidence_id", "emitted_at"):
+        assert field in wire
+    assert wire["lexicon_version"].startswith("lex-")
+    assert wire["regulation"] == "网络交易监督管理办法"

@@ -1,0 +1,29 @@
+from monitor.text.pinyin import fuzzy_syllable, pinyin_key, syllables
+
+
+def test_fuzzy_classes() -> None:
+    assert fuzzy_syllable("zhi") == "zi"
+    assert fuzzy_syllable("chuan") == "can"
+    assert fuzzy_syllable("shi") == "si"
+    assert fuzzy_syllable("jing") == "jin"
+    assert fuzzy_syllable("sheng") == "sen"
+    assert fuzzy_syllable("guan") == "gan"
+    assert fuzzy_syllable("bao") == "bao"
+
+
+def test_homophones_share_a_key() -> None:
+    assert pinyin_key("传家宝") == pinyin_key("传家报")
+    assert pinyin_key("升值") == pinyin_key("升职")
+    assert pinyin_key("足金") == pinyin_key("祖经")  # z/zu, jin/jing
+    assert pinyin_key("私聊") == pinyin_key("斯聊")
+    assert pinyin_key("足金") != pinyin_key("足银")
+
+
+def test_key_has_one_code_point_per_character() -> None:
+    text = "24k金,加v"
+    assert len(pinyin_key(text)) == len(text)
+    assert pinyin_key(text)[:3] == "24k"
+
+
+def test_syllables_are_toneless_and_folded() -> None:
+    assert syllables("传家宝") == ["can", "jia", "bao"]
