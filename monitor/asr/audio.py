@@ -30,7 +30,8 @@ DECODE_BLOCK_S = 30.0
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    # FFmpeg errors carry a clean reason in strerror; str() adds errno and repeats the path
+    text = str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
 
@@ -63,15 +64,18 @@ def iter_decode_file(path: Path, *, block_s: float = DECODE_BLOCK_S) -> Iterator
         if not container.streams.audio:
             raise AudioDecodeError(f"{path}: no audio stream")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # Keep the channels (planar) and average them ourselves: FFmpeg's stereo-to-mono
+        # downmix sums at -3 dB each, which can push identical channels past full scale.
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
         pending: list[np.ndarray] = []
         pending_samples = 0
         total_samples = 0
 
         def converted(frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
             for out in frames:
-                # packed float32 mono: shape (1, n)
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                planes = out.to_ndarray()  # planar float32: (channels, n)
+                mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
+                yield mono.astype(np.float32, copy=False)
 
         try:
             for frame in container.decode(stream):

@@ -92,6 +92,8 @@ def remove_phantoms(text: str) -> str:
         return ""
     if _PHANTOM_WHOLE_RE.match(_squash(cleaned)):
         return ""
+    if cleaned == text:
+        return text
     return re.sub(r"\s{2,}", " ", cleaned).strip(" ，,。")
 
 
