@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from monitor.taxonomy import Category, Severity
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """Which stage found the claim."""
 
     LEXICON = "lexicon"
@@ -37,7 +37,7 @@ def new_alert_id() -> str:
 
 def utc_now_iso() -> str:
     """The current time as UTC ISO-8601 with a ``Z`` suffix and millisecond precision."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Alert(BaseModel):

@@ -50,9 +50,7 @@ def make_emitter(jsonl: bool, out: Callable[[str], None] = print) -> Callable[[A
     return emit
 
 
-def scan_text_lines(
-    stream: BinaryIO, session: ComplianceSession, emit: Callable[[Alert], None]
-) -> list[str]:
+def scan_text_lines(stream: BinaryIO, session: ComplianceSession, emit: Callable[[Alert], None]) -> list[str]:
     """Scan every line of ``stream``; returns one error message per undecodable line."""
     errors = []
     for number, raw in enumerate(stream):

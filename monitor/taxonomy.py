@@ -5,10 +5,10 @@ Category IDs may be added but never renamed or removed.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """The ten risk categories of TAXONOMY.md."""
 
     ABSOLUTE_CLAIM = "absolute_claim"
@@ -23,7 +23,7 @@ class Category(str, Enum):
     SUPERSTITION = "superstition"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """Alert severity, ordered ``info < warning < violation``."""
 
     INFO = "info"

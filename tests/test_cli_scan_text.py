@@ -14,7 +14,11 @@ def _scan(stdin: bytes, *args: str, lexicons=FIXTURE_LEXICONS) -> subprocess.Com
     env = {**os.environ, "MONITOR_LEXICON_DIR": str(lexicons)}
     return subprocess.run(
         [sys.executable, "-m", "monitor.cli", "scan", "--text", *args],
-        input=stdin, capture_output=True, env=env, timeout=120, check=False,
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 

@@ -29,20 +29,89 @@ REPEAT_RAISE_AFTER = 2
 
 # Cues that negate what follows them.
 _PRE_NEGATIONS = (
-    "不是", "并不是", "并非", "绝非", "并没有", "没有", "没", "不能保证", "不保证", "无法保证",
-    "不敢保证", "不敢说", "不能说", "不会说", "不可以说", "不要说", "不能讲", "不说", "不讲",
-    "不会", "不可能", "不算", "不具有", "不具备", "不含", "不承诺", "不做", "不搞", "不用说",
-    "不能", "不可以", "不允许", "不得", "禁止", "严禁", "请勿", "不要", "别", "从不", "从来不",
-    "无法", "不存在", "不代表", "不等于", "谈不上", "算不上", "称不上", "达不到", "不属于",
-    "不", "非", "未", "无", "勿",
+    "不是",
+    "并不是",
+    "并非",
+    "绝非",
+    "并没有",
+    "没有",
+    "没",
+    "不能保证",
+    "不保证",
+    "无法保证",
+    "不敢保证",
+    "不敢说",
+    "不能说",
+    "不会说",
+    "不可以说",
+    "不要说",
+    "不能讲",
+    "不说",
+    "不讲",
+    "不会",
+    "不可能",
+    "不算",
+    "不具有",
+    "不具备",
+    "不含",
+    "不承诺",
+    "不做",
+    "不搞",
+    "不用说",
+    "不能",
+    "不可以",
+    "不允许",
+    "不得",
+    "禁止",
+    "严禁",
+    "请勿",
+    "不要",
+    "别",
+    "从不",
+    "从来不",
+    "无法",
+    "不存在",
+    "不代表",
+    "不等于",
+    "谈不上",
+    "算不上",
+    "称不上",
+    "达不到",
+    "不属于",
+    "不",
+    "非",
+    "未",
+    "无",
+    "勿",
 )
 # Cues that dismiss a claim as untrue even from further away.
 _DISBELIEF = ("不要相信", "不要信", "别相信", "别信", "不信", "不可信", "骗人的", "都是骗人")
 # After the hit: the speaker denies it.
 _POST_NEGATIONS = (
-    "是假的", "是骗人的", "不可能", "做不到", "谈不上", "算不上", "称不上", "不敢说", "不敢保证",
-    "不能保证", "保证不了", "不存在", "不靠谱", "是违规的", "是违法的", "不能说", "不能讲",
-    "不可以说", "是不对的", "不是真的", "达不到", "没有的", "没有这回事", "都是虚的",
+    "是假的",
+    "是骗人的",
+    "不可能",
+    "做不到",
+    "谈不上",
+    "算不上",
+    "称不上",
+    "不敢说",
+    "不敢保证",
+    "不能保证",
+    "保证不了",
+    "不存在",
+    "不靠谱",
+    "是违规的",
+    "是违法的",
+    "不能说",
+    "不能讲",
+    "不可以说",
+    "是不对的",
+    "不是真的",
+    "达不到",
+    "没有的",
+    "没有这回事",
+    "都是虚的",
 )
 # "不要犹豫" urges; it negates nothing that follows.
 _URGING_AFTER_NEGATION = ("犹豫", "错过", "等了", "担心", "着急", "客气", "怕", "纠结", "眨眼", "走开", "走")
@@ -52,8 +121,22 @@ _DISBELIEF_PATTERN = re.compile("|".join(map(re.escape, _DISBELIEF)))
 _POST_PATTERN = re.compile("|".join(map(re.escape, _POST_NEGATIONS)))
 
 CLAIM_CUES = (
-    "绝对", "保证", "一定", "肯定", "包你", "保你", "真正", "正宗", "纯", "100%", "百分百", "稳",
-    "必定", "必然", "铁定", "妥妥",
+    "绝对",
+    "保证",
+    "一定",
+    "肯定",
+    "包你",
+    "保你",
+    "真正",
+    "正宗",
+    "纯",
+    "100%",
+    "百分百",
+    "稳",
+    "必定",
+    "必然",
+    "铁定",
+    "妥妥",
 )
 _CUE_PATTERN = re.compile("|".join(sorted(map(re.escape, CLAIM_CUES), key=len, reverse=True)))
 
@@ -99,9 +182,7 @@ def is_certified(rule: Rule, matched_terms: tuple[str, ...], context: RoomContex
     return bool(certified & {rule.category.value, *(t.lower() for t in matched_terms)})
 
 
-def adjust_severity(
-    default: Severity, *, certified: bool, room_match: bool, repeats: int
-) -> Severity:
+def adjust_severity(default: Severity, *, certified: bool, room_match: bool, repeats: int) -> Severity:
     """Severity after context: certified -> ``info``; room category and repetition raise."""
     if certified:
         return Severity.INFO

@@ -242,8 +242,20 @@ def _convert_cn_number(match: re.Match[str]) -> str:
 
 
 def _digits_only_safe(run: str) -> str:
-    table = {"零": "0", "〇": "0", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-             "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+    table = {
+        "零": "0",
+        "〇": "0",
+        "一": "1",
+        "二": "2",
+        "两": "2",
+        "三": "3",
+        "四": "4",
+        "五": "5",
+        "六": "6",
+        "七": "7",
+        "八": "8",
+        "九": "9",
+    }
     return "".join(table[c] for c in run) if all(c in table for c in run) else run
 
 

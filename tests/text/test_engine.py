@@ -16,7 +16,9 @@ def test_longest_term_wins_and_matched_is_as_heard(fixture_engine) -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["第一时间发货", "天然气管道", "纯天然的材料", "升职加薪", "这是第一次来直播间"])
+@pytest.mark.parametrize(
+    "text", ["第一时间发货", "天然气管道", "纯天然的材料", "升职加薪", "这是第一次来直播间"]
+)
 def test_word_boundaries_and_innocent_phrases(fixture_engine, text) -> None:
     assert _hits(fixture_engine, text) == []
 
@@ -56,7 +58,9 @@ def test_negation_suppresses(fixture_engine) -> None:
 
 def test_certified_attribute_lowers_to_info(fixture_engine) -> None:
     context = RoomContext(category="jewelry", certified=["足金"])
-    assert _hits(fixture_engine, "这是足金的", context) == [("precious_metal_claim", "info", "足金", "lexicon")]
+    assert _hits(fixture_engine, "这是足金的", context) == [
+        ("precious_metal_claim", "info", "足金", "lexicon")
+    ]
 
 
 def test_room_category_and_repetition_raise(fixture_engine) -> None:
@@ -75,8 +79,22 @@ def test_price_rule_and_lexicon_in_one_utterance(fixture_engine) -> None:
 def test_alert_fields_are_complete(fixture_engine) -> None:
     (alert,) = fixture_engine.analyze("加我微信")
     wire = alert.wire()
-    for field in ("alert_id", "category", "severity", "rule_id", "matched", "source", "confidence", "text",
-                  "reminder", "regulation", "lexicon_version", "model_version", "evidence_id", "emitted_at"):
+    for field in (
+        "alert_id",
+        "category",
+        "severity",
+        "rule_id",
+        "matched",
+        "source",
+        "confidence",
+        "text",
+        "reminder",
+        "regulation",
+        "lexicon_version",
+        "model_version",
+        "evidence_id",
+        "emitted_at",
+    ):
         assert field in wire
     assert wire["lexicon_version"].startswith("lex-")
     assert wire["regulation"] == "网络交易监督管理办法"

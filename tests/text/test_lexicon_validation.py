@@ -28,8 +28,14 @@ def test_fixture_lexicons_load_with_content_version(lexicon_dir: Path) -> None:
 
 
 def test_bad_severity_names_file_entry_and_field(lexicon_dir: Path) -> None:
-    _rewrite(lexicon_dir / "medical_claim.yaml", "severity: violation, rule_id: MED-002", "severity: severe, rule_id: MED-002")
-    with pytest.raises(LexiconError, match=r"medical_claim\.yaml: entry 1 \(包治百病\): severity: Input should be"):
+    _rewrite(
+        lexicon_dir / "medical_claim.yaml",
+        "severity: violation, rule_id: MED-002",
+        "severity: severe, rule_id: MED-002",
+    )
+    with pytest.raises(
+        LexiconError, match=r"medical_claim\.yaml: entry 1 \(包治百病\): severity: Input should be"
+    ):
         load_lexicons(lexicon_dir)
 
 
