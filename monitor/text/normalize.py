@@ -213,6 +213,7 @@ _CN_NUMBER = re.compile(rf"[{_CN_DIGITS}{_CN_UNITS}]+(?:点[{_CN_DIGITS}]+)?")
 _ARABIC_MULTIPLIED = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([千万亿])(\d)?(?![\d千万亿])")
 
 
+@lru_cache(maxsize=4096)
 def _cn_to_number(run: str) -> str | None:
     try:
         value = cn2an.cn2an(run, "smart")
