@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import scan
+from monitor.archive import commands as archive_commands
 from monitor.errors import MonitorError
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True)
     scan.register(subparsers)
+    archive_commands.register(subparsers)
     return parser
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     lexicon_dir: Path = REPO_ROOT / "lexicons"
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = Path("data")
+    archive_retention_years: int = Field(
+        default=3, ge=3, description="Years evidence is kept after its stream ends; legal minimum 3."
+    )
 
     # ASR (faster-whisper / CTranslate2)
     asr_model: Path | None = Field(

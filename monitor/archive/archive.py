@@ -1,0 +1,567 @@
+"""The evidence archive: durable, content-addressed, Merkle-logged, signed, retained.
+
+Call it like this (the live server does, from worker threads)::
+
+    archive = EvidenceArchive.open(settings.data_dir)          # recovers after a crash
+    evidence_id = archive.record_alert(alert, clip=samples, clip_start=12.3,
+                                       transcript="...")       # durable when it returns
+    alert.evidence_id = evidence_id
+    archive.record_session(session_id=..., room_id=..., anchor_id=..., transcript=[...],
+                           started_at=..., ended_at=...)
+    archive.close()
+
+One commit (one ``record_*``, ``hold``, ``release`` or ``purge``) is:
+stored parts written (temp, fsync, rename, fsync dir) -> leaf appended to
+``log/records.log`` and fsynced -> a checkpoint over the new tree signed and
+appended to ``log/checkpoints.log`` and fsynced -> index row committed. A record is
+acknowledged (the call returns) only after the checkpoint is durable; on any
+failure the log files are cut back to their previous length and the new blobs
+removed, and :class:`ArchiveWriteError` names the path and the OS error.
+
+On open, anything the log holds beyond the last checkpoint (an unacknowledged
+tail) is cut off, the index is replayed from the log, and after an unclean
+shutdown (``DIRTY`` marker present) temp files and blobs no record references are
+removed. Methods are thread-safe; one process at a time may have the archive open
+for writing (``writer.lock``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.alerts import Alert
+from monitor.archive.index import EvidenceIndex, EvidenceSummary, leaf_json
+from monitor.archive.layout import ArchiveLayout
+from monitor.archive.log import AppendLog, read_lines
+from monitor.archive.merkle import CompactRange, leaf_hash
+from monitor.archive.records import (
+    FORMAT_VERSION,
+    MEDIA_ALERT,
+    MEDIA_CLIP,
+    MEDIA_SESSION_TRANSCRIPT,
+    MEDIA_TRANSCRIPT,
+    add_years,
+    canonical_json,
+    check_retention_years,
+    encode_flac,
+    evidence_id_of,
+    iso_utc,
+    part,
+)
+from monitor.archive.signing import Checkpoint, load_or_create_signing_key, sign_checkpoint
+from monitor.archive.store import LocalBlobStore, fsync_dir, write_file_durably
+from monitor.errors import ArchiveError, ArchiveIntegrityError, ArchiveWriteError
+
+log = logging.getLogger(__name__)
+
+MAX_CLOCK_SKEW_S = 300
+"""How far past the system clock a purge's ``now`` may lie (seconds)."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PurgeResult:
+    """What one purge removed: evidence ids, blob names and the bytes freed."""
+
+    evidence_ids: list[str] = field(default_factory=list)
+    blobs: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+
+class EvidenceArchive:
+    """A writable evidence archive in one data directory; build it with :meth:`open`."""
+
+    def __init__(self, layout: ArchiveLayout, retention_years: int, clock: Callable[[], datetime]) -> None:
+        self.layout = layout
+        self.retention_years = retention_years
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._closed = True
+        self._pending_deletes: set[str] = set()
+
+    # ---- opening and recovery -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        retention_years: int = 3,
+        clock: Callable[[], datetime] | None = None,
+    ) -> EvidenceArchive:
+        """Open (creating if needed) the archive in ``data_dir`` and recover from any crash.
+
+        ``retention_years`` below 3 raises ArchiveError (it may only be raised).
+        ``clock`` returns the current UTC time (tests inject one). Raises
+        ArchiveError if another process has the archive open for writing, and
+        ArchiveIntegrityError if the log no longer matches its latest checkpoint.
+        """
+        check_retention_years(retention_years)
+        archive = cls(ArchiveLayout(Path(data_dir)), retention_years, clock or _utc_now)
+        archive._open()
+        return archive
+
+    def _open(self) -> None:
+        layout = self.layout
+        try:
+            for directory in (layout.root, layout.log_dir, layout.tmp_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveWriteError(f"cannot create the archive directory {layout.root}: {exc}") from exc
+        self._writer_fd = self._lock_file(layout.writer_lock, blocking=False)
+        try:
+            os.ftruncate(self._writer_fd, 0)
+            os.write(self._writer_fd, f"{os.getpid()}\n".encode())
+            self._commit_fd = self._lock_file(layout.commit_lock, blocking=None)
+            with self._commit_lock():
+                self._recover()
+        except BaseException:
+            os.close(self._writer_fd)
+            raise
+        self._closed = False
+
+    @staticmethod
+    def _lock_file(path: Path, *, blocking: bool | None) -> int:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ArchiveWriteError(f"cannot open lock file {path}: {exc}") from exc
+        if blocking is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            holder = path.read_text(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ArchiveError(
+                f"the archive {path.parent} is open for writing by another process (pid {holder}); "
+                "stop it (e.g. the server) first"
+            ) from exc
+        return fd
+
+    @contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        fcntl.flock(self._commit_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._commit_fd, fcntl.LOCK_UN)
+
+    def _recover(self) -> None:
+        layout = self.layout
+        was_dirty = layout.dirty_marker.exists()
+        if not was_dirty:
+            write_file_durably(layout.dirty_marker, b"open\n", layout.tmp_dir)
+        self.blobs = LocalBlobStore(layout.blob_dir, layout.tmp_dir)
+        self._key = load_or_create_signing_key(layout.key_dir, layout.tmp_dir)
+
+        checkpoint_lines, checkpoint_end = read_lines(layout.checkpoints_log)
+        self._checkpoints = AppendLog(layout.checkpoints_log)
+        last: Checkpoint | None = None
+        while checkpoint_lines:
+            try:
+                last = Checkpoint.from_line(checkpoint_lines[-1], f"{layout.checkpoints_log} (last line)")
+                break
+            except ArchiveIntegrityError:
+                # A torn final line is an unacknowledged commit: drop it.
+                log.warning("dropping a malformed final checkpoint line of %s", layout.checkpoints_log)
+                checkpoint_end -= len(checkpoint_lines.pop()) + 1
+        if self._checkpoints.length != checkpoint_end:
+            self._checkpoints.truncate_to(checkpoint_end)
+        if last is not None and not last.verify(self._key.public_key()):
+            raise ArchiveIntegrityError(
+                f"{layout.checkpoints_log}: the latest checkpoint (size {last.size}) has a bad signature; "
+                "run 'monitor archive verify'"
+            )
+
+        lines, _ = read_lines(layout.records_log)
+        committed = last.size if last else 0
+        if len(lines) < committed:
+            raise ArchiveIntegrityError(
+                f"{layout.records_log} holds {len(lines)} records but the latest checkpoint covers "
+                f"{committed}: the log was truncated; run 'monitor archive verify'"
+            )
+        self._log = AppendLog(layout.records_log)
+        committed_bytes = sum(len(line) + 1 for line in lines[:committed])
+        if self._log.length != committed_bytes:
+            log.warning(
+                "cutting %d unacknowledged record(s) / %d bytes past the last checkpoint off %s",
+                len(lines) - committed, self._log.length - committed_bytes, layout.records_log,
+            )
+            self._log.truncate_to(committed_bytes)
+        lines = lines[:committed]
+        self._tree = CompactRange()
+        for line in lines:
+            self._tree.append(leaf_hash(line))
+        if last is not None and self._tree.root() != last.root:
+            raise ArchiveIntegrityError(
+                f"{layout.records_log} does not match the latest signed checkpoint (size {last.size}); "
+                "records were altered; run 'monitor archive verify'"
+            )
+        self._last_checkpoint = last
+
+        self.index = self._open_index(lines)
+        if was_dirty:
+            self._clean_after_crash()
+
+    def _open_index(self, lines: list[bytes]) -> EvidenceIndex:
+        try:
+            index = EvidenceIndex(self.layout.index)
+            applied = index.applied()
+        except ArchiveError as exc:
+            log.warning("rebuilding the archive index: %s", exc)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.layout.index}{suffix}").unlink(missing_ok=True)
+            index = EvidenceIndex(self.layout.index)
+            applied = 0
+        if applied > len(lines):
+            log.warning("the archive index is ahead of the log (%d > %d); rebuilding", applied, len(lines))
+            index.reset()
+            applied = 0
+        for seq in range(applied, len(lines)):
+            self._apply_to_index(index, seq, lines[seq])
+        return index
+
+    @staticmethod
+    def _apply_to_index(index: EvidenceIndex, seq: int, line: bytes) -> None:
+        leaf = leaf_json(line, f"record #{seq}")
+        eid = evidence_id_of(line) if leaf["kind"] in ("alert", "session") else None
+        index.apply(seq, leaf, eid)
+
+    def _clean_after_crash(self) -> None:
+        removed_tmp = self.blobs.clean_tmp()
+        live = self.index.live_blobs()
+        orphans = 0
+        for name in self.blobs.iter_names():
+            sha = name.rsplit("/", 1)[-1]
+            if sha not in live:
+                path = self.layout.blob_dir / name
+                path.unlink(missing_ok=True)
+                fsync_dir(path.parent)
+                orphans += 1
+        if removed_tmp or orphans:
+            log.warning(
+                "crash recovery removed %d temp file(s) and %d unreferenced blob(s)", removed_tmp, orphans
+            )
+
+    # ---- committing ------------------------------------------------------------------------
+
+    def _commit(self, leaves: list[bytes], parts: list[bytes]) -> Checkpoint:
+        """Durably store ``parts`` and append ``leaves`` under a new checkpoint (lock held)."""
+        if self._closed:
+            raise ArchiveError(f"the archive {self.layout.root} is closed")
+        self._retry_pending_deletes()
+        created: list[str] = []
+        with self._commit_lock():
+            try:
+                for data in parts:
+                    sha, new = self.blobs.put_new(data)
+                    if new:
+                        created.append(sha)
+                previous = self._log.append(leaves)
+                tree = self._tree.copy()
+                for line in leaves:
+                    tree.append(leaf_hash(line))
+                checkpoint = sign_checkpoint(self._key, tree.size, tree.root(), iso_utc(self._clock()))
+                try:
+                    self._checkpoints.append([checkpoint.to_line()])
+                except ArchiveWriteError:
+                    self._rollback_log(previous)
+                    raise
+            except ArchiveWriteError:
+                self._discard_blobs(created)
+                raise
+            self._tree = tree
+            self._last_checkpoint = checkpoint
+        first = checkpoint.size - len(leaves)
+        try:
+            for offset, line in enumerate(leaves):
+                self._apply_to_index(self.index, first + offset, line)
+        except ArchiveError:
+            # The record is durable and signed; the index is derived and is replayed
+            # from the log on the next open.
+            log.exception("archive index update failed; it will be replayed from the log on reopen")
+        return checkpoint
+
+    def _rollback_log(self, previous: int) -> None:
+        try:
+            self._log.truncate_to(previous)
+        except ArchiveWriteError:
+            self._log.length = previous  # the tail is cut before the next append
+
+    def _discard_blobs(self, shas: list[str]) -> None:
+        for sha in shas:
+            try:
+                self.blobs.delete(sha)
+            except ArchiveWriteError:
+                self._pending_deletes.add(sha)
+
+    def _retry_pending_deletes(self) -> None:
+        for sha in list(self._pending_deletes):
+            try:
+                self.blobs.delete(sha)
+            except ArchiveWriteError:
+                continue
+            self._pending_deletes.discard(sha)
+
+    # ---- the writer API --------------------------------------------------------------------
+
+    def record_alert(
+        self,
+        alert: Alert,
+        *,
+        clip: np.ndarray | None,
+        clip_start: float | None,
+        sample_rate: int = 16000,
+        transcript: str,
+        retain_from: datetime | None = None,
+    ) -> str:
+        """Durably store evidence for one alert and return its evidence id.
+
+        ``clip``: float32 mono samples in [-1, 1] of the utterance with about one
+        second of context either side (None when no audio is available);
+        ``clip_start``: stream seconds of the clip's first sample; ``transcript``:
+        the text heard; ``retain_from``: when the retention period starts (end of
+        the stream; default now); a later :meth:`record_session` of the same
+        room extends it to the session's end. The stored alert JSON is the alert
+        as given (its ``evidence_id`` is normally still null: the id is derived
+        from the record). Raises ArchiveWriteError; nothing is acknowledged then.
+        """
+        alert_bytes = canonical_json(alert.wire())
+        transcript_bytes = transcript.encode("utf-8")
+        parts: dict[str, Any] = {
+            "alert": part(alert_bytes, MEDIA_ALERT),
+            "transcript": part(transcript_bytes, MEDIA_TRANSCRIPT),
+        }
+        blobs = [alert_bytes, transcript_bytes]
+        if clip is not None:
+            flac = encode_flac(clip, sample_rate)
+            parts["clip"] = part(
+                flac, MEDIA_CLIP, start=clip_start, sample_rate=sample_rate,
+                duration=round(len(clip) / sample_rate, 6),
+            )
+            blobs.append(flac)
+        with self._lock:
+            now = self._clock()
+            leaf = {
+                "v": FORMAT_VERSION,
+                "kind": "alert",
+                "recorded_at": iso_utc(now),
+                "retain_until": iso_utc(add_years(retain_from or now, self.retention_years)),
+                "alert_id": alert.alert_id,
+                "room_id": alert.room_id,
+                "anchor_id": alert.anchor_id,
+                "category": alert.category,
+                "severity": alert.severity,
+                "rule_id": alert.rule_id,
+                "source": alert.source,
+                "start": alert.start,
+                "end": alert.end,
+                "emitted_at": alert.emitted_at,
+                "lexicon_version": alert.lexicon_version,
+                "model_version": alert.model_version,
+                "parts": parts,
+            }
+            line = canonical_json(leaf)
+            self._commit([line], blobs)
+            return evidence_id_of(line)
+
+    def record_session(
+        self,
+        *,
+        session_id: str,
+        room_id: str,
+        anchor_id: str | None,
+        transcript: list[dict[str, Any]],
+        started_at: datetime,
+        ended_at: datetime,
+    ) -> str:
+        """Durably store one room session's final transcript; returns its evidence id.
+
+        ``transcript``: the committed segments (JSON-serialisable dicts, e.g.
+        ``{"start": s, "end": s, "text": ...}``). Retention runs to ``ended_at`` +
+        retention years, and the session extends the retention of the room's
+        alerts recorded since ``started_at`` to the same date. Raises ArchiveWriteError.
+        """
+        try:
+            transcript_bytes = canonical_json(transcript)
+        except (TypeError, ValueError) as exc:
+            raise ArchiveError(f"session {session_id}: transcript is not JSON-serialisable: {exc}") from exc
+        with self._lock:
+            now = self._clock()
+            leaf = {
+                "v": FORMAT_VERSION,
+                "kind": "session",
+                "recorded_at": iso_utc(now),
+                "retain_until": iso_utc(add_years(ended_at, self.retention_years)),
+                "session_id": session_id,
+                "room_id": room_id,
+                "anchor_id": anchor_id,
+                "started_at": iso_utc(started_at),
+                "ended_at": iso_utc(ended_at),
+                "covers": self.index.uncovered_alerts(room_id, iso_utc(started_at)),
+                "parts": {"transcript": part(transcript_bytes, MEDIA_SESSION_TRANSCRIPT)},
+            }
+            line = canonical_json(leaf)
+            self._commit([line], [transcript_bytes])
+            return evidence_id_of(line)
+
+    def hold(self, evidence_id: str, *, reason: str | None = None, release: bool = False) -> None:
+        """Place (or with ``release`` lift) a legal hold; a held record is never purged."""
+        with self._lock:
+            record = self._require(evidence_id)
+            if record.purged_at is not None:
+                raise ArchiveError(f"evidence {evidence_id} was purged at {record.purged_at}; cannot hold")
+            if record.held != release:
+                state = "not held" if release else "already held"
+                raise ArchiveError(f"evidence {evidence_id} is {state}")
+            leaf = {
+                "v": FORMAT_VERSION,
+                "kind": "release" if release else "hold",
+                "evidence_id": evidence_id,
+                "at": iso_utc(self._clock()),
+                "reason": reason,
+            }
+            self._commit([canonical_json(leaf)], [])
+
+    def purge(self, *, now: datetime | None = None, evidence_ids: list[str] | None = None) -> PurgeResult:
+        """Delete the stored content of records past ``retain_until`` and not on hold.
+
+        ``now`` (default: the clock) may lie before the clock but not after it.
+        With ``evidence_ids``, purges exactly those and refuses (ArchiveError) if
+        any is within retention, held or unknown. The purge is itself a log
+        record; leaves and Merkle hashes stay, so ``verify`` still checks the chain.
+        """
+        with self._lock:
+            clock_now = self._clock()
+            cutoff = now or clock_now
+            if cutoff > clock_now + timedelta(seconds=MAX_CLOCK_SKEW_S):
+                raise ArchiveError(
+                    f"purge time {iso_utc(cutoff)} is later than the system clock {iso_utc(clock_now)}; "
+                    "retention cannot be shortened by moving the clock forward"
+                )
+            cutoff_text = iso_utc(cutoff)
+            if evidence_ids is None:
+                targets = self.index.expired(cutoff_text)
+            else:
+                targets = []
+                for eid in evidence_ids:
+                    record = self._require(eid)
+                    if record.purged_at is not None:
+                        raise ArchiveError(f"evidence {eid} was already purged at {record.purged_at}")
+                    if record.held:
+                        raise ArchiveError(f"evidence {eid} is under legal hold; release it first")
+                    if record.retain_until > cutoff_text:
+                        raise ArchiveError(
+                            f"evidence {eid} must be retained until {record.retain_until}; purge refused"
+                        )
+                    targets.append(eid)
+            if not targets:
+                return PurgeResult()
+            target_set = set(targets)
+            doomed: set[str] = set()
+            for eid in targets:
+                for info in self.index.parts(eid).values():
+                    users = self.index.blob_users(info["sha256"])
+                    if all(user in target_set or purged for user, purged in users):
+                        doomed.add(info["sha256"])
+            leaf = {
+                "v": FORMAT_VERSION,
+                "kind": "purge",
+                "at": cutoff_text,
+                "recorded_at": iso_utc(clock_now),
+                "evidence_ids": sorted(target_set),
+                "blobs": sorted(doomed),
+            }
+            self._commit([canonical_json(leaf)], [])
+            result = PurgeResult(evidence_ids=sorted(target_set), blobs=sorted(doomed))
+            for sha in sorted(doomed):
+                path = self.blobs.path_for(sha)
+                with suppress(OSError):
+                    result.bytes_freed += path.stat().st_size
+                self._discard_blobs([sha])
+            return result
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _require(self, evidence_id: str) -> EvidenceSummary:
+        record = self.index.get(evidence_id)
+        if record is None:
+            raise ArchiveError(f"no evidence with id {evidence_id!r} in {self.layout.root}")
+        return record
+
+    def get(self, evidence_id: str) -> EvidenceSummary:
+        """The index entry of one record; raises ArchiveError if unknown."""
+        with self._lock:
+            return self._require(evidence_id)
+
+    def read_part(self, evidence_id: str, role: str) -> bytes:
+        """The stored bytes of one part (``alert``, ``transcript``, ``clip``) after checking its hash."""
+        with self._lock:
+            record = self._require(evidence_id)
+            parts = self.index.parts(evidence_id)
+        if role not in parts:
+            raise ArchiveError(f"evidence {evidence_id} has no part {role!r} (has {sorted(parts)})")
+        if record.purged_at is not None:
+            raise ArchiveError(f"evidence {evidence_id} was purged at {record.purged_at}")
+        data = self.blobs.get(parts[role]["sha256"])
+        if hashlib.sha256(data).hexdigest() != parts[role]["sha256"]:
+            raise ArchiveIntegrityError(f"evidence {evidence_id}: stored {role} does not match its hash")
+        return data
+
+    def find(self, **filters: Any) -> list[EvidenceSummary]:
+        """Look records up by ``room_id``, ``anchor_id``, ``category``, ``kind``, ``since``/``until``
+        (UTC ISO strings on the alert's ``emitted_at`` or the session's start) and ``limit``."""
+        with self._lock:
+            return self.index.find(**filters)
+
+    @property
+    def size(self) -> int:
+        """Number of leaves in the log (every kind)."""
+        return self._tree.size
+
+    @property
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The latest signed checkpoint (None for an empty archive)."""
+        return self._last_checkpoint
+
+    def close(self) -> None:
+        """Release files and locks; a clean close removes the ``DIRTY`` marker."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._retry_pending_deletes()
+            self.index.close()
+            self._log.close()
+            self._checkpoints.close()
+            if not self._pending_deletes:
+                try:
+                    self.layout.dirty_marker.unlink(missing_ok=True)
+                    fsync_dir(self.layout.root)
+                except (OSError, ArchiveWriteError):
+                    log.warning("could not remove %s; the next open will scan for orphans",
+                                self.layout.dirty_marker)
+            os.close(self._commit_fd)
+            os.close(self._writer_fd)
+
+    def __enter__(self) -> EvidenceArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,272 @@
+"""SQLite look-up index of the archive (by room, anchor, time, category).
+
+The index is derived data: every row comes from applying a log leaf with
+:meth:`EvidenceIndex.apply`, and ``meta.applied`` counts the leaves applied, so on
+open the archive replays whatever the log has beyond it (or rebuilds the file if
+it is ahead of the log or unreadable). It runs in WAL mode with
+``synchronous=FULL``, so a committed row survives power loss.
+
+Times are stored as UTC ISO-8601 strings of one fixed format, so they compare as
+text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monitor.archive.records import iso_utc, parse_iso
+from monitor.errors import ArchiveError, ArchiveWriteError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (
+    seq INTEGER PRIMARY KEY,
+    evidence_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    room_id TEXT,
+    anchor_id TEXT,
+    category TEXT,
+    severity TEXT,
+    alert_id TEXT,
+    session_id TEXT,
+    event_time TEXT,
+    recorded_at TEXT NOT NULL,
+    retain_until TEXT NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    covered_by TEXT,
+    purged_at TEXT
+);
+CREATE TABLE IF NOT EXISTS parts (
+    evidence_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    PRIMARY KEY (evidence_id, role)
+);
+CREATE INDEX IF NOT EXISTS evidence_room ON evidence (room_id, event_time);
+CREATE INDEX IF NOT EXISTS evidence_anchor ON evidence (anchor_id, event_time);
+CREATE INDEX IF NOT EXISTS evidence_category ON evidence (category, event_time);
+CREATE INDEX IF NOT EXISTS evidence_time ON evidence (event_time);
+CREATE INDEX IF NOT EXISTS evidence_retention ON evidence (purged_at, retain_until);
+CREATE INDEX IF NOT EXISTS parts_sha ON parts (sha256);
+"""
+
+
+@dataclass(frozen=True)
+class EvidenceSummary:
+    """One row of the index: an alert or session record and its current state."""
+
+    seq: int
+    evidence_id: str
+    kind: str
+    room_id: str | None
+    anchor_id: str | None
+    category: str | None
+    severity: str | None
+    alert_id: str | None
+    session_id: str | None
+    event_time: str | None
+    recorded_at: str
+    retain_until: str
+    held: bool
+    purged_at: str | None
+
+
+_SUMMARY_COLUMNS = (
+    "seq, evidence_id, kind, room_id, anchor_id, category, severity, alert_id, session_id, "
+    "event_time, recorded_at, retain_until, held, purged_at"
+)
+
+
+def _summary(row: tuple[Any, ...]) -> EvidenceSummary:
+    values = list(row)
+    values[12] = bool(values[12])
+    return EvidenceSummary(*values)
+
+
+class EvidenceIndex:
+    """The index database; call only while holding the archive's writer lock (or read-only)."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            if read_only:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"cannot open the archive index {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def applied(self) -> int:
+        """How many log leaves the index reflects."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'applied'").fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, seq: int, leaf: dict[str, Any], evidence_id: str | None) -> None:
+        """Apply log leaf number ``seq`` in one durable transaction. Raises ArchiveWriteError."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._apply(seq, leaf, evidence_id)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('applied', ?)", (str(seq + 1),)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise ArchiveWriteError(f"cannot update the archive index {self.path}: {exc}") from exc
+
+    def _apply(self, seq: int, leaf: dict[str, Any], evidence_id: str | None) -> None:
+        kind = leaf["kind"]
+        db = self._db
+        if kind in ("alert", "session"):
+            event_text = leaf.get("emitted_at") if kind == "alert" else leaf.get("started_at")
+            event_time = iso_utc(parse_iso(event_text)) if event_text else None
+            db.execute(
+                "INSERT OR REPLACE INTO evidence (seq, evidence_id, kind, room_id, anchor_id, category, "
+                "severity, alert_id, session_id, event_time, recorded_at, retain_until) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq, evidence_id, kind, leaf.get("room_id"), leaf.get("anchor_id"), leaf.get("category"),
+                    leaf.get("severity"), leaf.get("alert_id"), leaf.get("session_id"), event_time,
+                    leaf["recorded_at"], leaf["retain_until"],
+                ),
+            )
+            for role, info in leaf.get("parts", {}).items():
+                db.execute(
+                    "INSERT OR REPLACE INTO parts (evidence_id, role, sha256, size, type) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (evidence_id, role, info["sha256"], info["size"], info["type"]),
+                )
+            for covered in leaf.get("covers", []):
+                db.execute(
+                    "UPDATE evidence SET covered_by = ?, retain_until = max(retain_until, ?) "
+                    "WHERE evidence_id = ?",
+                    (evidence_id, leaf["retain_until"], covered),
+                )
+        elif kind in ("hold", "release"):
+            db.execute(
+                "UPDATE evidence SET held = ? WHERE evidence_id = ?",
+                (1 if kind == "hold" else 0, leaf["evidence_id"]),
+            )
+        elif kind == "purge":
+            db.executemany(
+                "UPDATE evidence SET purged_at = ? WHERE evidence_id = ?",
+                [(leaf["at"], eid) for eid in leaf["evidence_ids"]],
+            )
+        else:
+            raise ArchiveError(f"log leaf #{seq} has unknown kind {kind!r}")
+
+    def reset(self) -> None:
+        """Forget every row (before a rebuild from the log)."""
+        try:
+            self._db.executescript(
+                "BEGIN; DELETE FROM evidence; DELETE FROM parts; DELETE FROM meta; COMMIT;"
+            )
+        except sqlite3.Error as exc:
+            raise ArchiveWriteError(f"cannot reset the archive index {self.path}: {exc}") from exc
+
+    def get(self, evidence_id: str) -> EvidenceSummary | None:
+        """The record with this evidence id, or None."""
+        row = self._db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE evidence_id = ?", (evidence_id,)
+        ).fetchone()
+        return _summary(row) if row else None
+
+    def parts(self, evidence_id: str) -> dict[str, dict[str, Any]]:
+        """The stored parts of a record: role -> {sha256, size, type}."""
+        rows = self._db.execute(
+            "SELECT role, sha256, size, type FROM parts WHERE evidence_id = ?", (evidence_id,)
+        ).fetchall()
+        return {role: {"sha256": sha, "size": size, "type": kind} for role, sha, size, kind in rows}
+
+    def find(
+        self,
+        *,
+        room_id: str | None = None,
+        anchor_id: str | None = None,
+        category: str | None = None,
+        kind: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 1000,
+    ) -> list[EvidenceSummary]:
+        """Records matching every given filter, oldest event first; times are UTC ISO strings."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("room_id", room_id), ("anchor_id", anchor_id), ("category", category),
+                              ("kind", kind)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("event_time >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("event_time < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM evidence {where} ORDER BY event_time, seq LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_summary(row) for row in rows]
+
+    def uncovered_alerts(self, room_id: str, since: str) -> list[str]:
+        """Alert evidence ids of ``room_id`` recorded at or after ``since`` and not yet in a session."""
+        rows = self._db.execute(
+            "SELECT evidence_id FROM evidence WHERE kind = 'alert' AND room_id = ? AND recorded_at >= ? "
+            "AND covered_by IS NULL ORDER BY seq",
+            (room_id, since),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def expired(self, now: str) -> list[str]:
+        """Evidence ids past retention, not held and not yet purged."""
+        rows = self._db.execute(
+            "SELECT evidence_id FROM evidence WHERE purged_at IS NULL AND held = 0 AND retain_until <= ? "
+            "ORDER BY seq",
+            (now,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def live_blobs(self) -> set[str]:
+        """SHA-256 of every part of a record that is not purged."""
+        rows = self._db.execute(
+            "SELECT DISTINCT p.sha256 FROM parts p JOIN evidence e ON e.evidence_id = p.evidence_id "
+            "WHERE e.purged_at IS NULL"
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def blob_users(self, sha256: str) -> list[tuple[str, str | None]]:
+        """(evidence id, purged_at) of every record with a part named ``sha256``."""
+        rows = self._db.execute(
+            "SELECT e.evidence_id, e.purged_at FROM parts p JOIN evidence e ON e.evidence_id = p.evidence_id "
+            "WHERE p.sha256 = ?",
+            (sha256,),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+
+def leaf_json(line: bytes, where: str) -> dict[str, Any]:
+    """Parse one log line; raises ArchiveError naming ``where`` when it is not a JSON object."""
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        raise ArchiveError(f"{where}: not valid JSON: {exc}") from exc
+    if not isinstance(value, dict) or "kind" not in value:
+        raise ArchiveError(f"{where}: not a log leaf (JSON object with a 'kind')")
+    return value
