@@ -39,6 +39,10 @@ _PHANTOM_ANYWHERE = [
     r"(请|歡迎|欢迎)?(订阅|訂閱)我的(频道|頻道)",
     r"(词|詞)曲?(：|:)?李宗盛",
     r"由.{0,12}字幕(提供)?$",
+    # echoes of our own decoder prompt (monitor.asr.bias.BASE_PROMPT), which Whisper
+    # repeats on non-speech
+    r"(以下|这位置?|这位)是普通话的(句子)?",
+    r"来自直播间的商品介绍",
 ]
 # Outros that only count as phantoms when they are all that was "heard".
 _PHANTOM_WHOLE = [

@@ -33,6 +33,8 @@ def write_audio(path: Path, samples: np.ndarray, *, rate: int = 16000, stereo: b
     with av.open(str(path), mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=codec_rate)
         stream.layout = layout  # type: ignore[union-attr]
+        if codec == "libopus":
+            stream.bit_rate = 24000  # type: ignore[union-attr]
         resampler = av.AudioResampler(format=sample_format, layout=layout, rate=codec_rate)
         data = samples.astype(np.float32).reshape(1, -1)
         if stereo:

@@ -25,6 +25,8 @@ CONFIDENT = {"avg_logprob": -0.3, "no_speech_prob": 0.05}
         "♪ ♪",
         "...",
         "嗯嗯嗯",
+        "这位置是普通话的。",  # the decoder prompt echoed on room tone
+        "以下是普通话的句子，来自直播间的商品介绍。",
     ],
 )
 def test_phantom_phrases_produce_no_text(phantom: str) -> None:
