@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from monitor import scan
 from monitor.archive import commands as archive_commands
 from monitor.errors import MonitorError
+from monitor.server import commands as server_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True)
     scan.register(subparsers)
+    server_commands.register(subparsers)
     archive_commands.register(subparsers)
     return parser
 

@@ -1,0 +1,304 @@
+"""The streaming server: HTTP routes and auth before the upgrade, rooms, alert routing, drain.
+
+:class:`MonitorServer` holds only shared resources (models, archive, hub, worker pool,
+metrics) and the registry of open room sessions by ``room_id`` (needed to resume one);
+all per-room state lives in :class:`~monitor.server.session.RoomSession` and all
+per-socket state in :class:`~monitor.server.connection.RoomConnection`::
+
+    server = MonitorServer(settings)
+    await server.start()          # listening; /healthz is 503 until models are loaded
+    await server.loaded.wait()    # models loaded and warmed: /healthz is 200
+    ...
+    await server.drain()          # SIGTERM: flush every room, send and archive everything
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from monitor.config import Settings
+from monitor.errors import ArchiveError
+from monitor.room import Utterance
+from monitor.server.auth import Denial, Grant, authorize
+from monitor.server.connection import RoomConnection, serve_subscriber
+from monitor.server.evidence import EvidenceWriter
+from monitor.server.hub import AlertFilter, AlertHub
+from monitor.server.metrics import ServerMetrics
+from monitor.server.protocol import ErrorCode, StartFrame, fatal
+from monitor.server.scheduler import FairScheduler
+from monitor.server.session import Resources, RoomSession
+from monitor.taxonomy import CATEGORIES, Severity
+
+log = logging.getLogger(__name__)
+
+INGEST_PATH = "/v1/ingest"
+ALERTS_PATH = "/v1/alerts"
+
+
+def _text_response(connection: ServerConnection, status: int, text: str, **headers: str) -> Response:
+    response = connection.respond(status, text)
+    for name, value in headers.items():
+        name = name.replace("_", "-")
+        del response.headers[name]
+        response.headers[name] = value
+    return response
+
+
+def parse_alert_filter(grant: Grant, query: str) -> tuple[AlertFilter, str | None]:
+    """The subscriber's filter and ``since`` from a ``/v1/alerts`` query string; ValueError if invalid."""
+    params = parse_qs(query)
+
+    def listed(name: str) -> frozenset[str] | None:
+        values = [v for raw in params.get(name, []) for v in raw.split(",") if v]
+        return frozenset(values) if values else None
+
+    categories = listed("category")
+    unknown = sorted((categories or frozenset()) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown category {unknown[0]!r}; categories are {list(CATEGORIES)}")
+    severity_text = params.get("min_severity", ["info"])[-1]
+    try:
+        min_severity = Severity(severity_text)
+    except ValueError:
+        raise ValueError(
+            f"min_severity={severity_text!r} is not one of {[s.value for s in Severity]}"
+        ) from None
+    since = params.get("since", [None])[-1]
+    return AlertFilter(grant, rooms=listed("room"), categories=categories, min_severity=min_severity), since
+
+
+class MonitorServer:
+    """One ``monitor serve`` process's server; see the module docstring."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = ServerMetrics()
+        self.hub = AlertHub(
+            self.metrics,
+            replay_buffer_alerts=settings.replay_buffer_alerts,
+            subscriber_queue_alerts=settings.subscriber_queue_alerts,
+        )
+        self.scheduler = FairScheduler(settings.server_workers)
+        self.rooms: dict[str, RoomSession] = {}
+        self.resources: Resources | None = None
+        self.loaded = asyncio.Event()
+        self.load_error: BaseException | None = None
+        self._ws_server: Server | None = None
+        self._draining = False
+        self._load_task: asyncio.Task[None] | None = None
+
+    # -- start-up -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen on ``settings.host``/``settings.port`` and load the models in the background."""
+        s = self.settings
+        self._ws_server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,  # PCM does not deflate; save the CPU for the models
+            # frames up to twice the limit are read and answered with frame_too_large;
+            # beyond that the websockets library closes with 1009 itself
+            max_size=max(2 * s.max_frame_bytes, 65536),
+            ping_interval=s.ping_interval_s,
+            ping_timeout=s.ping_timeout_s,
+            close_timeout=5,
+        )
+        self._load_task = asyncio.create_task(self._load())
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually bound (useful with ``port=0``)."""
+        assert self._ws_server is not None, "start() first"
+        return int(self._ws_server.sockets[0].getsockname()[1])
+
+    async def _load(self) -> None:
+        try:
+            self.resources = await asyncio.get_running_loop().run_in_executor(None, self._load_blocking)
+        except Exception as exc:  # reported by whoever waits on `loaded` (serve exits non-zero)
+            self.load_error = exc
+            log.error("models failed to load: %s", exc)
+        finally:
+            self.loaded.set()
+
+    def _load_blocking(self) -> Resources:
+        from monitor.asr.transcriber import load_transcriber
+        from monitor.asr.vad import StreamingSegmenter
+        from monitor.pipeline import ComplianceSession, load_detectors
+
+        settings = self.settings
+        detectors = load_detectors(settings)
+        ComplianceSession(detectors, room_id="warm-up").feed(Utterance("全网最低价，足金手镯", 0.0, 1.0))
+        transcriber = load_transcriber(settings)
+        StreamingSegmenter().feed(np.zeros(16000, dtype=np.float32))  # loads the shared Silero model
+        evidence = self._open_archive()
+        return Resources(
+            settings=settings,
+            detectors=detectors,
+            transcriber=transcriber,
+            evidence=evidence,
+            hub=self.hub,
+            metrics=self.metrics,
+            scheduler=self.scheduler,
+        )
+
+    def _open_archive(self) -> EvidenceWriter:
+        from monitor.archive.archive import EvidenceArchive
+
+        try:
+            archive = EvidenceArchive.open(self.settings.data_dir)
+        except (ArchiveError, OSError) as exc:
+            # alerts matter more than their evidence: serve anyway, evidence_id null, errors counted
+            log.error(
+                "evidence archive %s unavailable, alerts go out without evidence: %s",
+                self.settings.data_dir,
+                exc,
+            )
+            return EvidenceWriter(None, self.metrics, why_missing=str(exc))
+        return EvidenceWriter(archive, self.metrics)
+
+    @property
+    def ready(self) -> bool:
+        return self.resources is not None and not self._draining
+
+    # -- HTTP, before the upgrade ---------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        parts = urlsplit(request.path)
+        if parts.path == "/healthz":
+            if self.ready:
+                return _text_response(connection, 200, "ok\n")
+            why = "draining\n" if self._draining else "loading models\n"
+            return _text_response(connection, 503, why)
+        if parts.path == "/metrics":
+            return _text_response(
+                connection, 200, self.metrics.render().decode(), Content_Type=self.metrics.content_type
+            )
+        if parts.path not in (INGEST_PATH, ALERTS_PATH):
+            return _text_response(connection, 404, f"no route {parts.path}; see docs/PROTOCOL.md\n")
+        decision = authorize(self.settings.tokens, _plain(request.headers), request.path)
+        if isinstance(decision, Denial):
+            headers = {"WWW_Authenticate": 'Bearer realm="monitor"'} if decision.status == 401 else {}
+            return _text_response(connection, decision.status, decision.reason + "\n", **headers)
+        if parts.path == ALERTS_PATH:
+            try:
+                parse_alert_filter(decision, parts.query)
+            except ValueError as exc:
+                return _text_response(connection, 400, f"{exc}\n")
+        if not self.ready:
+            return _text_response(connection, 503, "not ready: models loading or server draining\n")
+        return None
+
+    # -- websocket handlers -------------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None  # handlers run after the handshake
+        grant = authorize(self.settings.tokens, _plain(request.headers), request.path)
+        if not isinstance(grant, Grant) or self.resources is None:
+            return  # process_request already refused; unreachable in practice
+        parts = urlsplit(request.path)
+        if parts.path == INGEST_PATH:
+            await RoomConnection(ws, grant, self.resources, self._open_session).run()
+            return
+        alert_filter, since = parse_alert_filter(grant, parts.query)
+        subscriber = self.hub.subscribe(alert_filter, since=since)
+        await serve_subscriber(ws, subscriber, on_exit=lambda: self.hub.unsubscribe(subscriber))
+
+    def _open_session(self, start: StartFrame, connection: RoomConnection) -> RoomSession:
+        """The session ``start`` continues or begins (see docs/PROTOCOL.md, "Resuming")."""
+        assert self.resources is not None
+        if self._draining:
+            raise fatal(ErrorCode.SHUTTING_DOWN, "server is shutting down; reconnect to another instance")
+        existing = self.rooms.get(start.room_id)
+        if existing is not None and existing.finishing:
+            existing = None  # finishing on its own; a new session takes the room's place
+        if existing is not None and start.seq is None:
+            if existing.connection is not None:
+                raise fatal(
+                    ErrorCode.ROOM_BUSY,
+                    f"room {start.room_id!r} is already streaming; resume with seq or stop it first",
+                )
+            existing.finish_soon("replaced by a new stream")
+            existing = None
+        if existing is not None:
+            assert start.seq is not None
+            if start.sample_rate != existing.sample_rate:
+                raise fatal(
+                    ErrorCode.RESUME_MISMATCH,
+                    f"resume of room {start.room_id!r} at sample_rate={start.sample_rate}, "
+                    f"but the stream is at {existing.sample_rate}",
+                )
+            if start.seq > existing.next_seq:
+                raise fatal(
+                    ErrorCode.SEQ_AHEAD,
+                    f"seq={start.seq} is past what the server received; "
+                    f"resume from next_seq={existing.next_seq}",
+                )
+            if existing.connection is not None:
+                existing.connection.supersede()
+            existing.attach(connection)
+            connection.resumed = True
+            return existing
+        session = RoomSession(
+            self.resources,
+            room_id=start.room_id,
+            anchor_id=start.anchor_id,
+            sample_rate=start.sample_rate,
+            context=start.context,
+            base_seq=start.seq or 0,
+        )
+        session.on_finished = self._session_finished
+        session.attach(connection)
+        self.rooms[start.room_id] = session
+        self.metrics.open_rooms.set(len(self.rooms))
+        return session
+
+    def _session_finished(self, session: RoomSession) -> None:
+        if self.rooms.get(session.room_id) is session:
+            del self.rooms[session.room_id]
+        self.metrics.open_rooms.set(len(self.rooms))
+
+    # -- shutdown -----------------------------------------------------------------------
+    async def drain(self) -> None:
+        """Stop accepting, flush every open room (alerts sent, evidence and transcripts archived),
+        end every subscriber after its last alert, then release the models and the archive."""
+        if self._draining:
+            return
+        self._draining = True
+        timeout = self.settings.drain_timeout_s
+        if self._ws_server is not None:
+            self._ws_server.close(close_connections=False)
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        rooms = list(self.rooms.values())
+        log.info("draining %d room(s)", len(rooms))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(room.finish("shutdown") for room in rooms)), timeout)
+        except TimeoutError:
+            log.error("drain: rooms still busy after %.0f s; exiting with work undone", timeout)
+        self.hub.end_all()
+        if self._ws_server is not None:
+            try:
+                await asyncio.wait_for(self._ws_server.wait_closed(), timeout=10)
+            except TimeoutError:
+                log.warning("drain: sockets still open after 10 s; closing them")
+                self._ws_server.close(close_connections=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ws_server.wait_closed(), timeout=10)
+        await asyncio.get_running_loop().run_in_executor(None, self.scheduler.shutdown)
+        if self.resources is not None:
+            self.resources.evidence.close()
+        log.info("drained")
+
+
+def _plain(headers: Headers) -> dict[str, Any]:
+    """Case-insensitive single-valued view of the request headers for :func:`authorize`."""
+    return {"Authorization": headers.get("Authorization")} if "Authorization" in headers else {}

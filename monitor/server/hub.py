@@ -1,0 +1,142 @@
+"""Alert routing to ``/v1/alerts`` subscribers, with a bounded replay buffer.
+
+:meth:`AlertHub.publish` runs on the event loop and never waits: each matching
+subscriber gets the alert in its own bounded queue, drained by that subscriber's own
+task. A subscriber whose queue is full (it reads slower than alerts come, or is dead)
+is cut off with close code 1013 and a reason, so it can reconnect with
+``since=<last alert_id>`` and miss nothing still held; it never slows a room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.server.auth import Grant
+from monitor.server.metrics import ServerMetrics
+from monitor.taxonomy import Severity
+
+END_OF_ALERTS: dict[str, Any] = {"type": "end"}
+"""Queued last by :meth:`AlertHub.end_all`; the subscriber's socket closes with 1001 after it."""
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """What one subscriber asked for: ``None`` fields match everything.
+
+    ``rooms``/``categories`` come from repeated or comma-separated ``room=``/``category=``
+    query parameters; ``min_severity`` from ``min_severity=``.
+    """
+
+    grant: Grant
+    rooms: frozenset[str] | None = None
+    categories: frozenset[str] | None = None
+    min_severity: Severity = Severity.INFO
+
+    def matches(self, alert: dict[str, Any]) -> bool:
+        room = alert.get("room_id")
+        if not self.grant.may_see(room):
+            return False
+        if self.rooms is not None and room not in self.rooms:
+            return False
+        if self.categories is not None and alert["category"] not in self.categories:
+            return False
+        return bool(Severity(alert["severity"]).rank >= self.min_severity.rank)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One ``/v1/alerts`` connection's queue; ``cut_reason`` is set when the hub gives up on it."""
+
+    filter: AlertFilter
+    max_queue_alerts: int
+    queue: asyncio.Queue[dict[str, Any]] = field(init=False)
+    cut: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    replay: deque[dict[str, Any]] = field(default_factory=deque)
+    cut_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.max_queue_alerts)
+
+    async def next_alert(self) -> dict[str, Any]:
+        """The next alert to send: replayed ones first, then live ones as they come."""
+        if self.replay:
+            return self.replay.popleft()
+        return await self.queue.get()
+
+    def offer(self, alert: dict[str, Any]) -> bool:
+        """Queue ``alert`` if there is room; False (and cut off) if the queue is full."""
+        if self.cut.is_set():
+            return False
+        try:
+            self.queue.put_nowait(alert)
+        except asyncio.QueueFull:
+            self.cut_reason = (
+                f"subscriber too slow: {self.max_queue_alerts} alerts unsent; reconnect with since="
+            )
+            self.cut.set()
+            return False
+        return True
+
+
+class AlertHub:
+    """Fan-out of every sent alert to matching subscribers, plus ``since=`` replay."""
+
+    def __init__(
+        self, metrics: ServerMetrics, *, replay_buffer_alerts: int, subscriber_queue_alerts: int
+    ) -> None:
+        self._metrics = metrics
+        self._replay: deque[dict[str, Any]] = deque(maxlen=replay_buffer_alerts)
+        self._subscribers: set[Subscriber] = set()
+        self._subscriber_queue_alerts = subscriber_queue_alerts
+
+    def subscribe(self, alert_filter: AlertFilter, *, since: str | None = None) -> Subscriber:
+        """A new subscriber, its queue preloaded with held alerts after ``since`` (alert ids sort by time).
+
+        Replay and registration happen without yielding, so no alert falls between them.
+        """
+        subscriber = Subscriber(alert_filter, self._subscriber_queue_alerts)
+        if since is not None:
+            # bounded by the replay buffer, separately from the live queue
+            subscriber.replay.extend(
+                alert for alert in self._replay if alert["alert_id"] > since and alert_filter.matches(alert)
+            )
+        self._subscribers.add(subscriber)
+        self._metrics.subscribers.set(len(self._subscribers))
+        return subscriber
+
+    def end_all(self) -> None:
+        """Server shutdown: each subscriber sends what it holds, then gets :data:`END_OF_ALERTS`."""
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber.queue.put_nowait(END_OF_ALERTS)
+            except asyncio.QueueFull:
+                subscriber.cut_reason = "server shutting down with alerts unsent; reconnect with since="
+                subscriber.cut.set()
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        self._metrics.subscribers.set(len(self._subscribers))
+
+    def publish(self, alert: dict[str, Any]) -> None:
+        """Hold ``alert`` (wire form) for replay and queue it for every matching subscriber."""
+        self._replay.append(alert)
+        for subscriber in list(self._subscribers):
+            if subscriber.filter.matches(alert):
+                self._deliver(subscriber, alert)
+
+    def _deliver(self, subscriber: Subscriber, alert: dict[str, Any]) -> None:
+        if not subscriber.offer(alert) and subscriber.cut_reason and subscriber in self._subscribers:
+            self._metrics.subscriber_disconnects.labels(reason="slow").inc()
+            self.unsubscribe(subscriber)
+
+    def held(self) -> Iterable[dict[str, Any]]:
+        """The alerts held for replay, oldest first."""
+        return tuple(self._replay)
+
+    @property
+    def subscribers(self) -> frozenset[Subscriber]:
+        return frozenset(self._subscribers)
