@@ -168,6 +168,26 @@ def is_negated(text: str, start: int, end: int) -> bool:
     return bool(post and post.start() <= NEGATION_WINDOW_CHARS)
 
 
+_DENIALS = re.compile(
+    "|".join(
+        map(
+            re.escape,
+            (*_DISBELIEF, "不能保证", "不保证", "无法保证", "不敢保证", "不承诺", "并不能", "并不会", "不能说",
+             "不能讲", "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了",
+             "不是药", "没有任何功效", "没有这个功效", "不具备"),
+        )
+    )
+)  # fmt: skip
+
+
+def denies_claim(text: str) -> bool:
+    """True if the utterance disowns a claim as a whole ("我们不能保证…", "广告法不让说…").
+
+    Used for classifier alerts, which have no span that a window could negate.
+    """
+    return bool(_DENIALS.search(text))
+
+
 def has_claim_cue(text: str, start: int, end: int) -> bool:
     """True if an assertive cue word stands within :data:`CUE_WINDOW_CHARS` of the hit."""
     clause_start, clause_end = _clause_bounds(text, start, end)

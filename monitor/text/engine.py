@@ -242,8 +242,12 @@ class TextEngine:
         self, text: str, context: RoomContext | None = None, state: RoomState | None = None
     ) -> list[Alert]:
         """Alerts for one utterance (``text`` as heard). Locators are left to the caller."""
-        normalized = normalize(text)
-        findings = self.find(normalized, context or RoomContext(), state or RoomState())
+        return self.alerts(normalize(text), context or RoomContext(), state or RoomState())
+
+    def alerts(self, normalized: Normalized, context: RoomContext, state: RoomState) -> list[Alert]:
+        """Alerts for one normalized utterance (see :meth:`find`)."""
+        text = normalized.original
+        findings = self.find(normalized, context, state)
         return [
             Alert(
                 category=f.category,

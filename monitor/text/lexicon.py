@@ -108,6 +108,10 @@ class Lexicon:
 
     rules: tuple[Rule, ...]
     version: str
+    regulations: dict[Category, str]
+    """The file-level regulation of each category (for alerts not tied to one entry)."""
+    rooms: dict[Category, tuple[str, ...]]
+    """Room categories in which each risk category weighs more."""
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -116,13 +120,8 @@ class Lexicon:
         return len(self.rules)
 
     @cached_property
-    def rooms_by_category(self) -> dict[str, tuple[str, ...]]:
-        """Room categories (e.g. ``jewelry``) in which each risk category weighs more."""
-        return {rule.category.value: rule.rooms for rule in self.rules}
-
-    @cached_property
     def all_rooms(self) -> frozenset[str]:
-        return frozenset(room for rule in self.rules for room in rule.rooms)
+        return frozenset(room for rooms in self.rooms.values() for room in rooms)
 
 
 def _describe_error(exc: ValidationError, data: object) -> str:
@@ -170,6 +169,8 @@ def load_lexicons(directory: Path) -> Lexicon:
     rules: list[Rule] = []
     seen_categories: dict[Category, Path] = {}
     seen_rule_ids: dict[str, Path] = {}
+    regulations: dict[Category, str] = {}
+    rooms: dict[Category, tuple[str, ...]] = {}
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         lexicon_file = load_lexicon_file(path)
@@ -179,6 +180,8 @@ def load_lexicons(directory: Path) -> Lexicon:
                 f"{seen_categories[lexicon_file.category].name}"
             )
         seen_categories[lexicon_file.category] = path
+        regulations[lexicon_file.category] = lexicon_file.regulation
+        rooms[lexicon_file.category] = lexicon_file.rooms
         seen_surfaces: dict[str, str] = {}
         for index, entry in enumerate(lexicon_file.entries):
             if entry.rule_id in seen_rule_ids:
@@ -205,4 +208,9 @@ def load_lexicons(directory: Path) -> Lexicon:
     missing = sorted(c.value for c in Category if c not in seen_categories)
     if missing:
         raise LexiconError(f"{directory}: no lexicon for categories: {', '.join(missing)}")
-    return Lexicon(rules=tuple(rules), version="lex-" + digest.hexdigest()[:12])
+    return Lexicon(
+        rules=tuple(rules),
+        version="lex-" + digest.hexdigest()[:12],
+        regulations=regulations,
+        rooms=rooms,
+    )
