@@ -6,7 +6,7 @@ rooms, transcribed, and fed to one :class:`ComplianceSession` per file. Alerts c
 ``file`` (the path as given) and ``start``/``end`` in seconds of that file.
 
 The models load once for all files. An unreadable file is reported on stderr in
-one line (``monitor: <path>: <reason>``) and the remaining files are still scanned.
+one line (``monitor scan: <path>: <reason>``) and the remaining files are still scanned.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from monitor.pipeline import ComplianceSession, Detectors, load_detectors
 from monitor.room import RoomContext, Utterance
 
 EXIT_OK = 0
-EXIT_UNREADABLE = 2
+EXIT_UNREADABLE = 1
 """Exit status when at least one file could not be decoded (the others were scanned)."""
 
 
@@ -82,22 +82,25 @@ def scan_files(
     settings: Settings,
     emit: Callable[[Alert], None],
     stderr: TextIO | None = None,
+    room_category: str | None = None,
 ) -> int:
     """Scan ``paths`` in order with models loaded once; return the exit status.
 
-    ``emit`` receives each alert as soon as it is found. Each unreadable file gets
-    one line ``monitor: <path>: <reason>`` on ``stderr`` (default ``sys.stderr``) and
+    ``emit`` receives each alert as soon as it is found. ``room_category`` (e.g.
+    ``jewelry``) is the room context assumed for every file. Each unreadable file gets
+    one line ``monitor scan: <path>: <reason>`` on ``stderr`` (default ``sys.stderr``) and
     the status becomes :data:`EXIT_UNREADABLE`; otherwise it is 0, alerts or not.
     Model problems raise :class:`~monitor.errors.ModelError` before any file is read.
     """
     err = stderr or sys.stderr
     detectors = load_detectors(settings)
     transcriber = load_transcriber(settings)
+    context = RoomContext(category=room_category)
     status = EXIT_OK
     for path in paths:
         try:
-            scan_file(Path(path), detectors=detectors, transcriber=transcriber, emit=emit)
+            scan_file(Path(path), detectors=detectors, transcriber=transcriber, emit=emit, context=context)
         except AudioDecodeError as exc:
-            print(f"monitor: {exc}", file=err, flush=True)
+            print(f"monitor scan: {exc}", file=err, flush=True)
             status = EXIT_UNREADABLE
     return status
