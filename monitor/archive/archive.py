@@ -216,6 +216,10 @@ class EvidenceArchive:
         self._last_checkpoint = last
 
         self.index = self._open_index(lines)
+        # Temp files are always leftovers here: this process holds the writer lock.
+        removed_tmp = self.blobs.clean_tmp()
+        if removed_tmp:
+            log.warning("removed %d leftover temp file(s) from %s", removed_tmp, layout.tmp_dir)
         if was_dirty:
             self._clean_after_crash()
 
@@ -244,7 +248,6 @@ class EvidenceArchive:
         index.apply(seq, leaf, eid)
 
     def _clean_after_crash(self) -> None:
-        removed_tmp = self.blobs.clean_tmp()
         live = self.index.live_blobs()
         orphans = 0
         for name in self.blobs.iter_names():
@@ -254,10 +257,8 @@ class EvidenceArchive:
                 path.unlink(missing_ok=True)
                 fsync_dir(path.parent)
                 orphans += 1
-        if removed_tmp or orphans:
-            log.warning(
-                "crash recovery removed %d temp file(s) and %d unreferenced blob(s)", removed_tmp, orphans
-            )
+        if orphans:
+            log.warning("crash recovery removed %d unreferenced blob(s)", orphans)
 
     # ---- committing ------------------------------------------------------------------------
 
