@@ -2,328 +2,139 @@
 
     .venv/bin/python scripts/gen_classifier_data.py      # writes samples/classifier/train.jsonl
 
-Every category of TAXONOMY.md gets claims phrased *around* its lexicon words (a tea
-that "cleans the rubbish out of the blood vessels", a watch that "pays for itself
-when sold on"), combined with many products, openers and closers in spoken and
-written registers. Hard negatives share the same products and wrappers: ordinary
-selling talk (materials, sizes, shipping, care, plain prices) and negated claims
-("这个茶不能代替药物"), so the model cannot key on the product or the wrapper.
+The templates live in ``samples/classifier/templates.yaml``. Every category of
+TAXONOMY.md gets claims phrased *around* its lexicon words (a tea that "cleans the
+rubbish out of the blood vessels", a watch that "pays for itself when sold on"):
 
-The hand-written dev set (``samples/classifier/dev/*.txt``) is *not* produced here;
-its phrasings are written separately so that dev figures measure paraphrase
-generalization rather than template recall. Same seed, same bytes.
+* ``claims.<category>.templates``: whole claims with a ``{p}`` product slot;
+* ``grammars.<category>``: frames such as ``"{who}{take}{p}{effect}"`` whose slots are
+  filled from word lists, so the model learns the vocabulary of a claim (conditions,
+  effects, purities, reference prices...) rather than a few sentences.
+
+Each claim is wrapped in a spoken or written opener and closer. Hard negatives share
+the products, wrappers and much of the vocabulary: ordinary selling talk (materials,
+sizes, shipping, care, plain prices), advice ("高血压的要按时吃药") and negated
+claims ("这个茶不能代替药物"), so the model cannot key on a topic word alone.
+
+Template claims must not contain their category's trigger words (``triggers``):
+they teach what the lexicons cannot see. The hand-written dev set
+(``samples/classifier/dev/``) is *not* produced here. Same seed, same bytes.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 SEED = 20261123
-OUT = Path(__file__).resolve().parent.parent / "samples" / "classifier" / "train.jsonl"
-PER_CATEGORY = 420
-NEGATIVES = 5200
-
-# Spoken and written wrappers, shared by claims and negatives alike.
-OPENERS = [
-    "", "", "", "", "家人们,", "姐妹们,", "宝宝们,", "老铁们,", "各位朋友,", "来,", "我跟你们说,",
-    "说实话,", "真的,", "咱家这个", "你看啊,", "听我讲,", "兄弟们,", "亲们,", "哎,", "新来的宝宝,",
-    "我给大家说一下,", "重点来了,", "咱们今天这个", "各位哥哥姐姐,", "俺跟你说,", "朋友们,",
-    "看过来,", "我再强调一遍,", "刚进来的听好,", "大家注意听,", "这么讲吧,", "我自己试过,",
-]
-CLOSERS = [
-    "", "", "", "", "。", "!", "真的。", ",不骗你们。", ",放心。", ",懂的都懂。", ",对吧?",
-    ",我自己也在用。", "哈。", "啊。", "呢。", ",杠杠的。", ",老好了。", ",贼好。", ",巴适得很。",
-    ",信我。", ",你们品。", ",好吧。", ",是不是?", ",赶紧的。", ",没骗人。", "嘛。", ",绝了。",
-    ",这个我敢说。", ",大家放心拍。", ",听明白了吧。",
-]
-
-HEALTH = [
-    "这款桑叶茶", "这个苦荞茶", "红枣枸杞茶", "这个黑枸杞", "这罐蜂蜜", "这盒燕窝", "这瓶酵素", "这个益生菌",
-    "人参片", "阿胶糕", "铁皮石斛", "蒲公英茶", "纳豆", "这个鱼油", "黑芝麻丸", "艾草贴", "这个泡脚包",
-    "按摩仪", "护腰带", "这床磁疗床垫", "这个净水器", "这款代餐粉", "羊奶粉", "这个米", "玉米须茶",
-    "牛蒡茶", "这个红糖姜茶", "菊花茶", "三七粉", "这个葛根粉", "辣木籽", "这个养生壶", "足贴",
-    "这款酒", "蛋白粉", "这个保温杯", "这款枕头", "这个鞋垫", "手环", "这个空气净化器",
-]
-COSMETIC = [
-    "这个面霜", "这瓶精华", "这款面膜", "这个爽肤水", "这瓶洗发水", "这个眼霜", "这款乳液", "这支防晒",
-    "这个洗面奶", "身体乳", "这个精油", "这款发膜", "素颜霜", "这盒安瓶", "这个精华液", "这瓶原液",
-    "这款护发素", "这支洁面", "这个面部按摩仪", "这款香皂", "这个冻干粉", "这个头皮精华", "这支唇膏",
-    "这个美容仪", "这个去角质啫喱",
-]
-GOLD = [
-    "这个金手镯", "这条金项链", "这枚金戒指", "这些金豆子", "这根金条", "这个金吊坠", "古法金镯子",
-    "这对金耳钉", "这枚铂金戒指", "这条金手链", "这个金貔貅吊坠", "这块金牌", "这套金饰", "这个黄金发簪",
-    "小金猪", "这个金锁", "这条铂金项链", "这个金碗", "宝宝金手镯", "这个金葫芦",
-]
-GEM = [
-    "这只玉镯", "这个镯子", "这块玉坠", "这个吊坠", "这串手串", "这颗蓝宝石", "这颗红宝石", "这颗祖母绿",
-    "这块南红", "这串蜜蜡", "这块琥珀", "这串珍珠", "这颗碧玺", "这块水晶", "这个玛瑙", "这块绿松石",
-    "这颗裸石", "这个戒面", "这块玉牌", "这块原石", "这个玉佩", "这串青金石", "这颗坦桑石", "这块白玉",
-    "这只手镯", "这块料子", "这个挂件", "这颗珠子",
-]
-COLLECT = [
-    "这把紫砂壶", "这幅字画", "这套邮票", "这枚纪念币", "这饼普洱", "这瓶老酒", "这串沉香", "这串红木手串",
-    "这块玉", "这枚银元", "这个瓷器", "这块名表", "这个包", "这块手表", "这套金币", "这块茶砖",
-    "这幅油画", "这个砚台", "这块田黄", "这串小叶紫檀", "这瓶白酒", "这块奇石", "这个铜香炉", "这套连环画",
-]
-GOODS = [
-    "这件衣服", "这双鞋", "这个包", "这支口红", "这件羽绒服", "这件大衣", "这个手机壳", "这口锅",
-    "这套四件套", "这箱零食", "这块手表", "这条裙子", "这件毛衣", "这套茶具", "这款耳机", "这个行李箱",
-    "这条围巾", "这盒巧克力", "这箱牛奶", "这瓶香水", "这款洗衣液", "这个电饭煲", "这套刀具", "这条裤子",
-    "这双袜子", "这款床垫", "这个台灯", "这箱苹果", "这套护肤品", "这台扫地机",
-]
-TALISMAN = [
-    "这个貔貅", "这个葫芦", "这个吊坠", "这个摆件", "这根红绳", "这个水晶球", "这块佛牌", "这尊关公像",
-    "这串五帝钱", "这个桃木剑", "这只金蟾", "这串手串", "这个挂件", "这个铜葫芦", "这个手链", "这块玉牌",
-    "这串朱砂", "这个黑曜石", "这个麒麟", "这盆植物",
-]
-ALL_PRODUCTS = HEALTH + COSMETIC + GOLD + GEM + COLLECT + GOODS + TALISMAN
-
-# Claims phrased around each category's lexicon words. "{p}" is a product slot.
-CLAIMS: dict[str, tuple[list[str], list[str]]] = {
-    "absolute_claim": (GOODS + COSMETIC + HEALTH + GOLD, [
-        "{p}找遍所有平台都没有比我们更便宜的", "{p}谁家都拿不到这个价", "{p}整个行业找不到第二家",
-        "{p}就是天花板级别的", "{p}没有之一", "{p}全世界就这一款", "{p}效果没有比它更强的了",
-        "{p}市面上再也找不到更好的", "{p}你在别处买不到更便宜的,买到了我退差价", "{p}是行业标杆,无人能及",
-        "{p}王者级别,谁都比不了", "{p}挑不出一点毛病,完美", "{p}销量把同行远远甩在后面", "{p}全国卖得最好",
-        "{p}做到了极致,不可能再好了", "{p}绝对零差评", "{p}同价位里无敌", "{p}这个品质全网找不出第二个",
-        "{p}这是行业的巅峰之作", "{p}没有任何一个牌子能超过它", "{p}闭眼入,绝对没有缺点",
-        "{p}敢说是全天下性价比最高的", "{p}这个价是地板价了,不可能再低", "{p}哪怕你翻遍全网也找不到更低的",
-        "{p}质量是金字塔尖那一档", "{p}品质碾压所有竞品", "{p}卖爆了,连续三年销量冠军",
-        "{p}绝对是全场最值的一款", "{p}是我见过的最好的,没有对手", "{p}保证是整个市场上质量最好的",
-        "{p}这个配置已经顶天了", "{p}用过的人都说再也找不到比它好的", "{p}完胜所有大牌",
-        "{p}是唯一一款能做到的", "{p}效果是百分之一百的", "{p}一万分满意,零缺陷", "{p}这价格空前绝后",
-        "{p}世界上独此一家", "{p}做工无可挑剔,业内天花板", "{p}敢跟任何一家比,谁都比不过",
-    ]),
-    "medical_claim": (HEALTH, [
-        "{p}能清理血管垃圾", "{p}喝了以后血管通通的", "{p}血糖稳稳地就下来了", "{p}三高的人喝了指标都正常了",
-        "{p}吃了以后再也不用去医院", "{p}胃疼的老毛病好了", "{p}关节不疼了,腿脚利索了", "{p}能把体内毒素排干净",
-        "{p}吃了就不感冒了,抵抗力蹭蹭涨", "{p}失眠的喝一个月就能睡整宿", "{p}肿瘤都能缩小", "{p}能软化血管",
-        "{p}调理内分泌失调", "{p}修复胃黏膜,养好你的胃", "{p}老寒腿贴几天就好", "{p}尿酸下来了,痛风不再犯",
-        "{p}喝了可以把药停了", "{p}比药还管用", "{p}医院看不好的它能解决", "{p}糖尿病人吃了血糖平稳",
-        "{p}预防心梗脑梗", "{p}让我妈多年的咳嗽好利索了", "{p}肝不好的吃了肝功能指标正常", "{p}颈椎病贴一贴就不疼了",
-        "{p}鼻炎用三天就通气了", "{p}能杀死体内的癌细胞", "{p}前列腺问题喝一喝就好了", "{p}高血压的喝了不用再吃降压片",
-        "{p}便秘多年的吃两天就通了", "{p}孩子吃了不再生病", "{p}能修复受损的神经", "{p}老胃病一周见效",
-        "{p}能溶解血栓", "{p}哮喘的人用了不再喘", "{p}甲状腺结节能消掉", "{p}痔疮不用手术",
-        "{p}把血脂降到正常", "{p}能修复肾功能", "{p}脂肪肝吃一个疗程就没了", "{p}抑郁焦虑吃了都能好",
-        "{p}能防止老年痴呆", "{p}乳腺增生喝一阵就散了",
-    ]),
-    "cosmetic_efficacy": (COSMETIC, [
-        "{p}用完皮肤白了好几个度", "{p}脸上的斑淡得看不见了", "{p}痘痘两天就消下去", "{p}头发不再一把一把地掉",
-        "{p}发际线长出了小绒毛", "{p}法令纹都抚平了", "{p}眼角细纹一周就没了", "{p}黄黑皮也能变得透亮白皙",
-        "{p}用了以后晒不黑", "{p}毛孔缩小到看不见", "{p}让你逆龄生长,年轻十岁", "{p}闭口粉刺全都消失",
-        "{p}能分解黑色素", "{p}痘印痘坑都能修复", "{p}秃的地方长出新头发", "{p}雀斑老年斑都能褪掉",
-        "{p}抬头纹一抹就平了", "{p}黑眼圈眼袋全消", "{p}脸变得像剥了壳的鸡蛋一样白", "{p}皱纹肉眼可见地变浅",
-        "{p}晒斑黄褐斑一个月淡化", "{p}头发稀疏的用完变浓密", "{p}痤疮反复的用了再也不长", "{p}脖子纹都没了",
-        "{p}用一瓶皮肤白一个色号", "{p}让松弛的脸紧致提拉回去", "{p}把暗沉全部提亮,白到发光", "{p}脱发的头顶重新长满",
-        "{p}能让斑点从根上消失", "{p}去掉鱼尾纹", "{p}把黑色素锁住不再变黑", "{p}整张脸亮白了一圈",
-        "{p}青春痘一夜就瘪了", "{p}妊娠纹都能消掉", "{p}一根头发都不掉了", "{p}让白头发变黑",
-        "{p}皮肤从里到外变白", "{p}用完像打了水光针", "{p}脸上的坑坑洼洼都填平了", "{p}十天褪掉痘印",
-    ]),
-    "precious_metal_claim": (GOLD, [
-        "{p}含金量九九九九", "{p}是四个九的金子", "{p}纯度到了百分之九十九点九九", "{p}一点杂质都没有,全是金",
-        "{p}是999的黄金", "{p}9999纯度", "{p}实心的,里面全是黄金", "{p}是纯度最高的那种金", "{p}金含量千分之九百九十九",
-        "{p}铂金纯度达到九九五", "{p}全金打造不掺任何别的金属", "{p}成色足足的,不含一点银", "{p}成色十足的金子",
-        "{p}百分百的金子,拿火烧都不变色", "{p}是五个九的金", "{p}含金量比银行金条还高", "{p}黄金纯度九九点九",
-        "{p}拿去任何金店都按最高纯度回收", "{p}是含金量最高的一档", "{p}金子含量达到了千分之九九九",
-        "{p}全部都是金,没有一点铜", "{p}纯度99.99%", "{p}是九九九的铂金", "{p}比一般金店的成色还足",
-        "{p}金的纯度是国家标准里最高的", "{p}跟金条一样的成色", "{p}黄金含量万分之九千九百九十九",
-        "{p}这个金是纯的,不是合金", "{p}咬一口都是软的,纯度特别高", "{p}全是真金,没有掺假",
-        "{p}标的九九九九,纯度拉满", "{p}含金量高到极限了", "{p}金子里面没有一丁点杂质", "{p}纯度四个九打底",
-    ]),
-    "gem_authenticity_claim": (GEM, [
-        "{p}没有经过任何酸洗注胶", "{p}是原矿开采出来的", "{p}从矿里挖出来就这样,没有染色", "{p}不是合成的,也不是实验室培育的",
-        "{p}水头足,透得像玻璃一样", "{p}是缅甸原石料子", "{p}是新疆河里捡的原石", "{p}保证是真玉,假一赔十",
-        "{p}拿去任何机构检测都是真的", "{p}没有做过任何优化处理", "{p}颜色是原生的,不是烧出来的", "{p}没有加过热",
-        "{p}是原矿的,不是压制的", "{p}羊脂级别的白度", "{p}净度VVS,颜色是D色", "{p}是最高等级的料子",
-        "{p}种水是顶级的玻璃地", "{p}是山里挖出来的原生矿", "{p}没有充填没有镀膜", "{p}颜色是大自然形成的,没有人工",
-        "{p}是正宗的阿富汗原矿", "{p}是货真价实的宝石,不是玻璃", "{p}是真的玉,不是马来玉", "{p}不是B货不是C货",
-        "{p}是河里冲刷了上万年的原料", "{p}是斯里兰卡的原生蓝宝", "{p}颗颗都是真货,假的包退", "{p}原料是老矿区出的,现在已经挖不到",
-        "{p}是纯原石打磨的,不掺粉", "{p}是一整块原料雕的,没拼接", "{p}颜色没有经过辐照", "{p}带皮的原料,正宗河里的",
-        "{p}是真宝石,支持任何检测", "{p}料子是玻璃种级别的", "{p}是哥伦比亚原生的绿", "{p}是纯原生态的,不加任何东西",
-    ]),
-    "collectible_investment": (COLLECT + GOLD + GEM, [
-        "{p}过几年转手就能卖更高的价", "{p}放着就能赚钱", "{p}以后能传给孙子", "{p}明年价格涨一倍",
-        "{p}比存银行划算多了", "{p}卖出去还能回本", "{p}越放越值钱", "{p}等于把钱存起来还生利息",
-        "{p}这种料子以后只会越来越贵", "{p}值得压箱底,留给下一代", "{p}买回去等着涨价就行", "{p}回收价比你买的价还高",
-        "{p}理财产品都没它收益高", "{p}转手就赚", "{p}绝版了,以后只会涨", "{p}放十年价值翻几番",
-        "{p}是硬通货,跑赢通胀", "{p}今天买明天就值更多钱", "{p}买到就是赚到,稳赚不赔", "{p}拍卖行都抢着要",
-        "{p}去年买的人现在已经赚了一倍", "{p}一代一代传下去的好东西", "{p}这是给孩子留的一笔财富", "{p}比买股票稳当",
-        "{p}放在家里就是在生钱", "{p}价格只涨不跌", "{p}三年后至少值现在的三倍", "{p}买了不会亏,随时能变现",
-        "{p}等于买了一份理财", "{p}有钱人都在囤", "{p}存世量越来越少,价格一年一个样", "{p}收益比房子还高",
-        "{p}今天的价格以后再也不会有", "{p}你买下来就已经赚了", "{p}可以当作家族的镇家之物传承下去", "{p}年化收益超过百分之二十",
-    ]),
-    "official_endorsement": (ALL_PRODUCTS, [
-        "{p}电视台都报道过", "{p}上过新闻联播", "{p}是卫生部门指定的", "{p}领导人都在用", "{p}是大使馆送礼用的",
-        "{p}是政府采购的产品", "{p}中医院的教授都说好", "{p}医生都推荐给病人用", "{p}部队里专门供应",
-        "{p}国宴上用的就是这个", "{p}是院士团队研发的", "{p}是协会认定的唯一品牌", "{p}人民大会堂都在用",
-        "{p}外交部拿去送外宾", "{p}是国家队指定用品", "{p}权威机构认可的", "{p}是卫健委推荐的",
-        "{p}中南海里用的同款", "{p}三甲医院都在用", "{p}是航天员吃的同款", "{p}是部委机关定制的",
-        "{p}是故宫联名认证的", "{p}营养学会推荐", "{p}有国家部门给背书", "{p}是药监局特批的",
-        "{p}博物馆专家鉴定过", "{p}是奥运会指定的产品", "{p}上过电视台的黄金时段", "{p}是政府给我们颁的奖,全国唯一",
-        "{p}是两会代表推荐的", "{p}中科院的教授亲自监制", "{p}是军区医院同款", "{p}权威媒体都点名表扬过",
-        "{p}是外国元首都用的", "{p}老干部局专门订的",
-    ]),
-    "false_price": (GOODS + COSMETIC + HEALTH, [
-        "{p}平时卖八百九,今天只要九十九", "{p}商场里卖两千多,直播间一百出头", "{p}吊牌价一千二,今天打三折",
-        "{p}赔钱卖给大家", "{p}老板疯了,血亏", "{p}就这一次,下播就恢复原来的价", "{p}只剩最后五分钟,马上涨价",
-        "{p}厂子倒闭了,清库存", "{p}错过今天要再等一年", "{p}这个价格是成本价的一半", "{p}外面要卖三四百",
-        "{p}上架价一千,家人们只要一百", "{p}市场价五百多,我们只卖五十九", "{p}平常要六百,今天砍到六十",
-        "{p}门店卖九百九,这里一折", "{p}亏着卖,就为了冲量", "{p}倒贴钱给你们", "{p}只有今晚这个价,明天涨回去",
-        "{p}我们是在贴钱卖", "{p}别的直播间卖三百,我这三十", "{p}日常价四百九,今晚四十九", "{p}划线价一千八,到手一百八",
-        "{p}这个价卖一单亏一单", "{p}最后十单,卖完恢复两百", "{p}进价都不止这个钱", "{p}一年就这一次的价格",
-        "{p}以前卖一千多,现在二百九", "{p}官网标价八百,今天一百", "{p}厂家搞错了价格,赶紧抢", "{p}库存清完就下架,以后再也没这价",
-        "{p}我们老板说亏本也要送", "{p}这个价只给前一百名,后面恢复两百九", "{p}三分钟后涨到五百",
-        "{p}大牌专柜要一千五,这里只要一百五", "{p}低于出厂价", "{p}本来标价九百九十九,今天九块九",
-    ]),
-    "private_transaction": (ALL_PRODUCTS, [
-        "{p}下了播来找我,我们自己转账", "想要{p}的扣个1,我拉你进小群", "{p}想要便宜的V我一下", "加我个人号,{p}便宜五十",
-        "{p}直接转给我支付宝就行", "{p}别在链接里拍,拍了平台要扣点", "扫我主页的二维码买{p}", "私信我,发你联系方式,{p}给你优惠",
-        "{p}到我们实体店来付现金", "{p}银行卡打款给我直接发货", "{p}绿色软件上找我", "主页有我的联系方式,{p}直接联系我",
-        "{p}不要在这里下单,找我的客服号", "{p}走我个人那边更便宜", "{p}老客户都是直接找我拿货的", "{p}群里价格更低,进群再说",
-        "{p}你发个红包给我,我直接寄", "想要{p}的留个电话,我打给你", "{p}我们私底下可以再便宜", "{p}加我vx,发你实拍",
-        "{p}链接里的价高,找我直接付款", "{p}关注后台回复暗号领内部价", "{p}直接微我", "{p}换个地方聊,这里不方便说价格",
-        "{p}扫码付款给我本人", "{p}我发你一个收款码", "{p}我们线下见面交易", "{p}下单前先联系我,绕开平台手续费",
-        "{p}拍了退款,我们另外成交", "{p}平台上买太贵,来我的小程序", "{p}粉丝群里有更低的价格,进来领", "{p}评论区留下你的号码,我加你",
-        "{p}你转账给我,省掉中间商",  "{p}走对公账户打款,开发票", "{p}想要的私我,我给你发链接外的价",
-    ]),
-    "superstition": (TALISMAN + GEM + GOLD, [
-        "{p}是大师加持过的", "{p}戴上以后小人远离", "{p}能挡煞", "{p}放家里财运滚滚", "{p}戴上它霉运全没了",
-        "{p}寺里师父念过经的", "{p}能化解犯太岁", "{p}旺夫旺子", "{p}让你生意兴隆财源广进", "{p}逢凶化吉",
-        "{p}能给你带来好运气", "{p}本命年戴上保佑你", "{p}风水摆件放客厅聚财", "{p}能消灾解难", "{p}能驱走家里的脏东西",
-        "{p}戴上桃花运就来了", "{p}放在门口挡住外面的煞气", "{p}能护身,出门不遇坏事", "{p}加持了四十九天,灵得很",
-        "{p}放在办公桌上升职加薪", "{p}能保佑孩子考上好大学", "{p}戴上以后运气越来越旺", "{p}能改命,扭转乾坤",
-        "{p}吸走你身上的负能量", "{p}保佑全家身体健康无灾无难", "{p}有灵气,能护主", "{p}压在枕头下面不做噩梦",
-        "{p}让钱只进不出", "{p}帮你赶走烂桃花", "{p}大年初一在庙里请的,很灵验", "{p}能镇住家里的邪气",
-        "{p}戴上打麻将把把赢", "{p}保你一路顺风,出入平安", "{p}吸纳天地灵气,佑你发财", "{p}化解夫妻不和",
-        "{p}有神明保佑,求什么得什么",
-    ]),
-}
-
-# Ordinary selling talk (hard negatives): same products, no claim.
-NEUTRAL = [
-    "{p}是纯棉的,穿着透气", "{p}尺码从S到XXL都有", "{p}顺丰包邮,四十八小时内发货", "{p}不要泡水,用软布擦就行",
-    "{p}今天直播间的价格是一百二十九", "{p}拍两件打九折", "{p}有黑白灰三个颜色", "{p}七天无理由退换",
-    "{p}大家点下方小黄车下单", "{p}所有订单都走平台,售后有保障", "{p}收到货有问题找平台客服", "{p}克重是五点二克",
-    "{p}按克价计算,今天金价四百八一克", "{p}圈口是五十六,手细的姐妹选小一号", "{p}配检测证书,证书上写什么就是什么",
-    "{p}口感清香,适合下午喝", "{p}质地清爽,夏天用不黏", "{p}一盒二十袋,一天一袋", "{p}保质期十八个月",
-    "{p}冷藏保存,开封后尽快吃完", "{p}我们是品牌授权的店铺", "{p}发货地是浙江义乌", "{p}包装是礼盒装,送人也好看",
-    "{p}宽度是两厘米", "{p}直径八毫米的珠子", "{p}款式很百搭", "{p}上身效果大家看一下", "{p}是三百毫升的大瓶装",
-    "{p}味道有点甜,不喜欢甜的慎拍", "{p}适合油性和混合性皮肤", "{p}敏感肌先在耳后试一下", "{p}这个颜色显白",
-    "{p}手感很温润", "{p}里面的填充是白鸭绒", "{p}可以机洗,别用漂白剂", "{p}有小瑕疵,介意的别拍",
-    "{p}每个人体质不同,效果因人而异", "{p}是食品,不是药品", "{p}是普通化妆品,主要是保湿", "{p}是镀金的,价格也便宜",
-    "{p}是合成的,标签上写清楚了", "{p}有国检证书,大家可以自己去查编号", "{p}就是一个装饰品,好看而已",
-    "{p}今天的价格就是这个价", "{p}限量一百单,拍完就没了", "{p}需要发票的下单备注", "{p}支持花呗分期",
-    "{p}我们只在这个直播间卖", "{p}售后问题都找平台客服处理", "{p}有问题随时在直播间问我", "{p}链接已经上好了",
-    "{p}三号链接,三号链接", "{p}库存还有两百件", "{p}是手工做的,每个都不太一样", "{p}重量大概三百克",
-    "{p}搭配白衬衫很好看", "{p}长度四十五厘米,带延长链", "{p}可以刻字,备注写上", "{p}一斤装的",
-    "{p}配料表只有三样", "{p}产地是云南", "{p}今年的新茶", "{p}泡三遍味道还在", "{p}闻起来是淡淡的花香",
-    "{p}敷完脸润润的", "{p}吸收很快", "{p}按压式的,用起来方便", "{p}送一个小样", "{p}外盒有点压痕,不影响使用",
-    "{p}这个是S925银的,不过敏", "{p}颜色偏绿一点,灯光下看更明显", "{p}有天然的棉絮纹", "{p}雕工很细",
-    "{p}款式是经典款", "{p}买回去自己戴挺好看的", "{p}个人喜欢就买,不喜欢别勉强", "{p}没有收藏价值,就是日常戴的",
-    "{p}跟图片一模一样", "{p}有现货,今天拍明天到", "{p}偏远地区不包邮", "{p}尺寸表在详情页",
-    "{p}喜欢的可以先加购物车收藏一下", "{p}先点关注,开播有提醒", "{p}拍之前看清楚规格",
-    "{p}价格跟昨天一样,没变", "{p}比上次直播便宜了十块,因为今天有平台券", "{p}用平台的优惠券再减二十",
-]
-NEUTRAL_STANDALONE = [
-    "欢迎新进直播间的朋友", "左上角点个关注", "我们下一个上什么", "大家想看哪个扣一下", "主播今天嗓子有点哑",
-    "刚刚那位姐妹问的尺码,我回答一下", "我给大家试戴一下", "镜头拉近一点给大家看", "这个灯光有点暗",
-    "好的我们来看下一款", "有没有想要这个的", "大家多多点赞", "今天下午三点还有一场", "弹幕问的问题我一个个回",
-    "我身高一米六五,穿M码", "我们家的客服在线时间是九点到十二点", "谢谢大家的支持", "感谢这位大哥送的礼物",
-    "已经拍了的宝宝耐心等发货", "没抢到的别急,我们在补库存", "先别走,后面还有好东西", "这个链接马上下架了",
-    "大家拍的时候选对颜色", "有质量问题平台包退", "我们不搞虚假宣传,东西怎么样大家自己看",
-    "这款是我们自己工厂做的", "今天的福利款是袜子", "这个天气适合穿薄一点", "主播手上戴的是五十八圈口",
-    "所有的交易都在平台完成,大家放心", "我们不会私下加任何人", "不要相信私下找你的人,都是骗子",
-    "有什么问题在平台上联系客服", "价格在链接里,大家自己看", "喝茶就是个生活习惯,不是治病的",
-    "生病了一定要去医院,听医生的", "护肤品只能保湿,别指望它变白", "黄金的纯度以证书为准",
-    "玉石有没有处理以检测报告为准", "这个东西没有投资价值,别想着赚钱", "我们没有任何官方背书,就是普通品牌",
-    "价格就是现在这个,没有什么原价", "摆件就是好看,没有什么风水说法", "别迷信,好好生活最重要",
-]
-# Negated claims (hard negatives): the claim's topic is named and then denied or disclaimed.
-NEGATED = [
-    "{p}不能代替药物", "我们不承诺{p}能升值", "{p}不是保健品,不能治病", "{p}没有美白功效,就是保湿",
-    "{p}是镀金的,不是实心的金子", "{p}是合成的,我们标注了", "我们不做私下交易,{p}请在平台下单", "{p}只是个装饰品,没有风水作用",
-    "{p}没有什么原价现价,就是这个价", "{p}不是全网最便宜的,但是质量好", "{p}没有任何官方推荐,我们不乱说", "{p}不能治疗任何疾病",
-    "{p}不是投资品,别想着转手赚钱", "{p}不能保证你变白", "{p}纯度以证书为准,我不乱说", "{p}有没有优化以检测为准",
-    "{p}不会让你发财,就是好看", "{p}不要私下转账,都走平台", "{p}不敢说是最好的,适合自己就行", "{p}不能降血压,血压高的要吃药",
-    "{p}没有防脱的作用,别听别人瞎说", "{p}不保值,买来戴的", "{p}没有上过电视,我们就是小品牌", "{p}不是亏本卖的,我们有利润",
-    "{p}别指望它治病,生病去医院", "{p}不会长头发的,就是清洁", "{p}的金含量不是九九九九,是十八K的", "{p}不是矿里挖的,是人工培育的,价格低",
-    "{p}不能挡灾,也不能转运气,就是饰品", "{p}不走私下渠道,所有订单平台发货", "{p}不是限时价,明天也是这个价", "{p}没有什么专家推荐的说法",
-    "{p}不能祛痘,长痘去看皮肤科", "{p}不能保证收益,投资有风险", "{p}没有神奇功效,就是普通食品", "{p}不是独一无二的,同款很多",
-    "谁跟你说{p}能治病的,没有的事", "{p}治不了病,大家理性购买", "{p}没说能升值,别误会", "{p}不可能替代医院的治疗",
-    "{p}跟祛斑没有关系", "{p}不是什么大师开过光的,就是普通工艺品", "{p}不会越放越值钱", "{p}不是纯金,是合金",
-    "{p}不是真的宝石,是玻璃仿的,标得很清楚", "不要加任何人的联系方式买{p}", "{p}不存在什么内部价", "{p}没有宣传说能调理身体",
-]
-
-# Lexicon-style trigger words (TAXONOMY.md) that template *claims* must not contain:
-# these examples must teach the classifier what the lexicons cannot see.
-TRIGGERS: dict[str, tuple[str, ...]] = {
-    "absolute_claim": ("最低价", "全网最低", "第一", "顶级", "国家级", "独一无二", "史上最", "百分之百"),
-    "medical_claim": ("治疗", "治好", "根治", "降血压", "降血糖", "消炎", "抗癌", "包治百病", "不用吃药"),
-    "cosmetic_efficacy": ("美白", "祛斑", "祛痘", "防脱", "生发", "抗皱", "去皱"),
-    "precious_metal_claim": ("足金", "千足金", "万足金", "纯金", "24K金"),
-    "gem_authenticity_claim": ("钻石", "天然", "A货", "翡翠", "和田玉", "籽料", "老坑", "冰种", "保真"),
-    "collectible_investment": ("传家宝", "收藏级", "升值", "保值", "投资", "捡漏", "翻倍", "增值"),
-    "official_endorsement": ("官方", "国家认证", "央视推荐", "专家推荐", "特供", "国礼"),
-    "false_price": ("原价", "专柜价", "亏本清仓", "最后一天"),
-    "private_transaction": ("加微信", "私聊", "私下交易", "线下转账", "不走平台", "进群内部价"),
-    "superstition": ("开光", "辟邪", "招财", "转运", "镇宅", "保平安"),
-}
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "classifier"
+TEMPLATES = SAMPLES / "templates.yaml"
+OUT = SAMPLES / "train.jsonl"
+TEMPLATE_CLAIMS = 260
+GRAMMAR_CLAIMS = 420
+NEGATIVES = {"neutral": 2600, "standalone": 150, "negated": 1800, "grammar": 3000}
+DISCLAIMED_PER_CATEGORY = 160
+_SLOT = re.compile(r"\{(\w+)\}")
+_BARE_PRODUCTS = ["这个", "它", "咱家这个", "这款", "我们家的"]
 
 
-def _wrap(rng: random.Random, core: str) -> str:
-    return f"{rng.choice(OPENERS)}{core}{rng.choice(CLOSERS)}"
+class _Generator:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.rng = random.Random(SEED)
+
+    def product(self, groups: list[str]) -> str:
+        # Spoken style often drops the product ("这个/它") or puts it before a pause.
+        style = self.rng.random()
+        if style < 0.2:
+            return self.rng.choice(_BARE_PRODUCTS)
+        group = self.rng.choice(groups)
+        product = str(self.rng.choice(self.spec["products"][group]))
+        return product + "," if style < 0.3 else product
+
+    def wrap(self, core: str) -> str:
+        return f"{self.rng.choice(self.spec['openers'])}{core}{self.rng.choice(self.spec['closers'])}"
+
+    def fill(self, frame: str, slots: dict[str, list[str]], groups: list[str]) -> str:
+        def pick(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return self.product(groups) if name == "p" else str(self.rng.choice(slots[name]))
+
+        return _SLOT.sub(pick, frame)
+
+    def unique(self, make: Any, count: int) -> list[str]:
+        seen: set[str] = set()
+        out: list[str] = []
+        attempts = 0
+        while len(out) < count and attempts < count * 50:
+            attempts += 1
+            text = self.wrap(make())
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out
 
 
-def _fill(rng: random.Random, template: str, products: list[str]) -> str:
-    product = rng.choice(products)
-    # Spoken style often drops the product ("这个/它") or puts it after a pause.
-    style = rng.random()
-    if style < 0.2:
-        product = rng.choice(["这个", "它", "咱家这个", "这款", "我们家的"])
-    elif style < 0.3:
-        product = product + ","
-    return template.replace("{p}", product)
-
-
-def _generate(rng: random.Random, templates: list[str], products: list[str], count: int) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    attempts = 0
-    while len(out) < count and attempts < count * 50:
-        attempts += 1
-        text = _wrap(rng, _fill(rng, rng.choice(templates), products))
-        if text not in seen:
-            seen.add(text)
-            out.append(text)
-    return out
-
-
-def generate() -> list[dict[str, object]]:
-    """All template examples as ``{"text", "labels", "kind"}`` records, in a fixed order."""
-    rng = random.Random(SEED)
-    records: list[dict[str, object]] = []
-    for category, (products, templates) in CLAIMS.items():
-        for template in templates:
-            bad = [t for t in TRIGGERS[category] if t in template]
+def _check_triggers(spec: dict[str, Any]) -> None:
+    for category, triggers in spec["triggers"].items():
+        texts = list(spec["claims"][category]["templates"])
+        grammar = spec["grammars"][category]
+        texts += grammar["frames"] + [v for values in grammar["slots"].values() for v in values]
+        for text in texts:
+            bad = [t for t in triggers if t in str(text)]
             if bad:
-                raise SystemExit(f"{category} template {template!r} uses lexicon words {bad}")
-        for text in _generate(rng, templates, products, PER_CATEGORY):
-            records.append({"text": text, "labels": [category], "kind": "claim"})
-    negated = _generate(rng, NEGATED, ALL_PRODUCTS, NEGATIVES // 3)
-    neutral = _generate(rng, NEUTRAL, ALL_PRODUCTS, NEGATIVES - len(negated) - len(NEUTRAL_STANDALONE) * 3)
-    standalone = _generate(rng, NEUTRAL_STANDALONE, ["这个"], len(NEUTRAL_STANDALONE) * 3)
-    records += [{"text": t, "labels": [], "kind": "negated"} for t in negated]
-    records += [{"text": t, "labels": [], "kind": "neutral"} for t in neutral + standalone]
+                raise SystemExit(f"{TEMPLATES}: {category}: {text!r} uses lexicon words {bad}")
+
+
+def generate(spec: dict[str, Any]) -> list[dict[str, object]]:
+    """All template examples as ``{"text", "labels", "kind"}`` records, in a fixed order."""
+    _check_triggers(spec)
+    gen = _Generator(spec)
+    all_groups = sorted(spec["products"])
+    records: list[dict[str, object]] = []
+    for category, claim in spec["claims"].items():
+        groups, templates = claim["products"], claim["templates"]
+        grammar = spec["grammars"][category]
+        texts = gen.unique(lambda t=templates, g=groups: gen.fill(gen.rng.choice(t), {}, g), TEMPLATE_CLAIMS)
+        texts += gen.unique(
+            lambda gr=grammar, g=groups: gen.fill(gen.rng.choice(gr["frames"]), gr["slots"], g), GRAMMAR_CLAIMS
+        )
+        records += [{"text": t, "labels": [category], "kind": "claim"} for t in dict.fromkeys(texts)]
+    negative = spec["grammars"]["negative"]
+    negative["slots"]["spec"] = negative["slots"]["spec"] + spec["low_purity"]
+    sources = {
+        "neutral": lambda: gen.fill(gen.rng.choice(spec["neutral"]), {}, all_groups),
+        "standalone": lambda: str(gen.rng.choice(spec["neutral_standalone"])),
+        "negated": lambda: gen.fill(gen.rng.choice(spec["negated"]), {}, all_groups),
+        "grammar": lambda: gen.fill(gen.rng.choice(negative["frames"]), negative["slots"], all_groups),
+    }
+    for kind, make in sources.items():
+        label = "negated" if kind == "negated" else "neutral"
+        records += [{"text": t, "labels": [], "kind": label} for t in gen.unique(make, NEGATIVES[kind])]
+    for category, claim in spec["claims"].items():
+        groups, grammar = claim["products"], spec["grammars"][category]
+
+        def disclaimed(t: list[str] = claim["templates"], gr: dict[str, Any] = grammar, g: list[str] = groups) -> str:
+            core = gen.fill(gen.rng.choice(t), {}, g) if gen.rng.random() < 0.4 else (
+                gen.fill(gen.rng.choice(gr["frames"]), gr["slots"], g)
+            )
+            return str(gen.rng.choice(spec["disclaimers"])).replace("{claim}", core)
+
+        records += [
+            {"text": t, "labels": [], "kind": "negated"} for t in gen.unique(disclaimed, DISCLAIMED_PER_CATEGORY)
+        ]
     return records
 
 
 def main() -> int:
-    records = generate()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    spec = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
+    records = generate(spec)
     with OUT.open("w", encoding="utf-8", newline="\n") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")

@@ -1,0 +1,75 @@
+"""Platt calibration and precision-first thresholds (pure numpy; used by training and the benchmark).
+
+    a, b = fit_platt(logits, positive)                    # p = sigmoid(a * logit + b)
+    threshold = choose_threshold(sigmoid(a * logits + b), positive, negative)
+
+``positive`` marks the items that carry the category, ``negative`` the items that
+carry no claim at all (dev negatives); items of other categories are neither.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+THRESHOLD_FLOOR = 0.5
+"""No category alerts below a calibrated probability of one half."""
+MIN_PRECISION = 0.95
+"""Minimum precision on the calibration items, counting other categories' claims as errors."""
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def sigmoid(x: FloatArray) -> FloatArray:
+    """The logistic function, without overflow for large ``|x|``."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def fit_platt(logits: FloatArray, positive: BoolArray, iterations: int = 100) -> tuple[float, float]:
+    """Platt scaling: ``(a, b)`` of ``p = sigmoid(a * z + b)`` by Newton's method.
+
+    Uses Platt's (1999) smoothed targets ``(n+ + 1) / (n+ + 2)`` and ``1 / (n- + 2)``,
+    which keep the fit finite when the scores separate the classes.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    n_pos = int(positive.sum())
+    n_neg = len(z) - n_pos
+    target = np.where(positive, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    a, b = 1.0, 0.0
+    design = np.stack([z, np.ones_like(z)], axis=1)
+    for _ in range(iterations):
+        p = sigmoid(a * z + b)
+        gradient = design.T @ (p - target)
+        hessian = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        a, b = a - float(step[0]), b - float(step[1])
+        if float(np.abs(step).max()) < 1e-12:
+            break
+    return a, b
+
+
+def choose_threshold(
+    probabilities: FloatArray,
+    positive: BoolArray,
+    negative: BoolArray,
+    *,
+    min_precision: float = MIN_PRECISION,
+    floor: float = THRESHOLD_FLOOR,
+) -> float:
+    """The lowest threshold with no negative at or above it and precision >= ``min_precision``.
+
+    Items claiming another category count against precision but may score above the
+    threshold (an alert with the wrong category still flags a real violation). The
+    threshold sits halfway between the highest score it excludes and the lowest
+    score it admits, and never below ``floor``.
+    """
+    highest_negative = float(probabilities[negative].max()) if negative.any() else 0.0
+    candidates = sorted({float(p) for p in probabilities[positive & (probabilities > highest_negative)]})
+    for candidate in candidates:
+        flagged = probabilities >= candidate
+        if (flagged & positive).sum() / flagged.sum() >= min_precision:
+            below = probabilities[probabilities < candidate]
+            threshold = (float(below.max()) + candidate) / 2.0 if len(below) else candidate
+            return round(max(threshold, floor), 6)
+    return round(max(highest_negative + 1e-3, floor), 6)
