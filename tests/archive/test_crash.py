@@ -81,5 +81,6 @@ def test_sigkill_at_random_moments_never_loses_an_acknowledged_record(tmp_path: 
         assert report.alerts >= len(acknowledged)
         assert not list((data_dir / "tmp").iterdir())
 
+    print(f"{kills} kills in {time.monotonic() - started:.1f} s, {len(acknowledged)} acknowledged records kept")
     assert kills >= 100, f"only {kills} kills fit in {TIME_BUDGET_S} s"
     assert len(acknowledged) > 50  # the writer made real progress between kills
