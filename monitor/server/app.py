@@ -27,7 +27,6 @@ from websockets.http11 import Request, Response
 
 from monitor.config import Settings
 from monitor.errors import ArchiveError
-from monitor.room import Utterance
 from monitor.server.auth import Denial, Grant, authorize
 from monitor.server.connection import RoomConnection, serve_subscriber
 from monitor.server.evidence import EvidenceWriter
@@ -48,7 +47,8 @@ def _text_response(connection: ServerConnection, status: int, text: str, **heade
     response = connection.respond(status, text)
     for name, value in headers.items():
         name = name.replace("_", "-")
-        del response.headers[name]
+        if name in response.headers:
+            del response.headers[name]
         response.headers[name] = value
     return response
 
@@ -133,11 +133,10 @@ class MonitorServer:
     def _load_blocking(self) -> Resources:
         from monitor.asr.transcriber import load_transcriber
         from monitor.asr.vad import StreamingSegmenter
-        from monitor.pipeline import ComplianceSession, load_detectors
+        from monitor.pipeline import load_detectors
 
         settings = self.settings
-        detectors = load_detectors(settings)
-        ComplianceSession(detectors, room_id="warm-up").feed(Utterance("全网最低价，足金手镯", 0.0, 1.0))
+        detectors = load_detectors(settings)  # loaded and warmed once per process
         transcriber = load_transcriber(settings)
         StreamingSegmenter().feed(np.zeros(16000, dtype=np.float32))  # loads the shared Silero model
         evidence = self._open_archive()

@@ -37,13 +37,16 @@ class AudioRing:
 
     def append(self, samples: np.ndarray) -> None:
         """Add float32 16 kHz samples at the end of the stream."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)[-self._capacity :]
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         with self._lock:
-            n = samples.size
+            skipped = max(0, samples.size - self._capacity)  # older than the ring can hold
+            self._written += skipped
+            kept = samples[skipped:]
+            n = kept.size
             at = self._written % self._capacity
             first = min(n, self._capacity - at)
-            self._data[at : at + first] = samples[:first]
-            self._data[: n - first] = samples[first:]
+            self._data[at : at + first] = kept[:first]
+            self._data[: n - first] = kept[first:]
             self._written += n
 
     @property
@@ -69,6 +72,7 @@ class ArrivalLog:
     def __init__(self, *, horizon_s: float = ARRIVAL_LOG_S) -> None:
         self._horizon_s = horizon_s
         self._marks: deque[tuple[float, float]] = deque()  # (stream end of frame, arrival)
+        self._forgotten_until_s = float("-inf")  # samples up to here arrived in forgotten frames
         self._lock = threading.Lock()
 
     def mark(self, stream_end_s: float, arrived: float | None = None) -> None:
@@ -76,11 +80,13 @@ class ArrivalLog:
         with self._lock:
             self._marks.append((stream_end_s, time.monotonic() if arrived is None else arrived))
             while self._marks and self._marks[0][0] < stream_end_s - self._horizon_s:
-                self._marks.popleft()
+                self._forgotten_until_s = self._marks.popleft()[0]
 
     def arrival_of(self, stream_s: float) -> float | None:
         """Monotonic time the sample at ``stream_s`` arrived, or None if it is not remembered."""
         with self._lock:
+            if stream_s <= self._forgotten_until_s:
+                return None
             found = None
             for end_s, arrived in reversed(self._marks):
                 if end_s < stream_s:

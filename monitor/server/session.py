@@ -114,7 +114,11 @@ class RoomSession:
         self._ring = AudioRing(origin_s=origin_s, capacity_s=RING_BUFFER_S)
         self._arrivals = ArrivalLog()
         self._compliance = ComplianceSession(
-            resources.detectors, room_id=room_id, anchor_id=anchor_id, context=self.context
+            resources.detectors,
+            room_id=room_id,
+            anchor_id=anchor_id,
+            context=self.context,
+            asr_version=resources.transcriber.model_version,
         )
         self._dedup: dict[str, tuple[float, int]] = {}
         self._pending: deque[SpeechSegment] = deque()
@@ -212,8 +216,6 @@ class RoomSession:
         if transcript is not None and transcript.text.strip():
             utterance = Utterance(transcript.text, transcript.start, transcript.end)
             for alert in self._compliance.feed(utterance):
-                if alert.model_version is None:
-                    alert.model_version = res.transcriber.model_version
                 (result.alerts if self._first_in_window(alert) else result.deduplicated).append(alert)
             for alert in result.alerts:
                 self._archive(alert, segment, transcript.text)
