@@ -9,7 +9,9 @@ decoder's own signals:
 * ``no_speech_prob`` (probability of the no-speech token at the first step) together
   with a low ``avg_logprob`` - Whisper's own silence rule;
 * ``avg_logprob`` alone below a floor - the decoder was guessing;
-* ``compression_ratio`` (gzip ratio of the text) and characters per second - loops;
+* loops: a phrase repeated three or more times in a row is kept once; text that
+  still compresses too well (``compression_ratio``) or has more characters than
+  anyone says in its duration is dropped;
 * the phantom phrase list - removed wherever they appear; soft outros such as
   ``谢谢观看`` only when they are the whole utterance;
 * text with no Chinese character, letter or digit left (``♪``, ``...``) is dropped.
@@ -54,6 +56,7 @@ _PHANTOM_WHOLE = [
 ]
 _PHANTOM_ANYWHERE_RE = re.compile("|".join(f"(?:{p})" for p in _PHANTOM_ANYWHERE), re.IGNORECASE)
 _PHANTOM_WHOLE_RE = re.compile("^(?:" + "|".join(f"(?:{p})" for p in _PHANTOM_WHOLE) + ")$", re.IGNORECASE)
+_REPEAT_RE = re.compile(r"(.{2,24}?)(?:[\s，,。、!！?？]*\1){2,}")
 _SPACE_AND_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
 _CONTENT_RE = re.compile(r"[\u3400-\u9fff\w]", re.UNICODE)
 
@@ -83,6 +86,15 @@ def compression_ratio(text: str) -> float:
     """Bytes of ``text`` over bytes of its zlib compression (Whisper's loop measure)."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def collapse_repeats(text: str) -> str:
+    """``text`` with every phrase repeated three or more times in a row kept once.
+
+    A decoding loop usually starts after correctly heard words (``足金九九九九 优 优 优 优``):
+    the head is kept, the loop is not.
+    """
+    return _REPEAT_RE.sub(r"\1", text)
 
 
 def remove_phantoms(text: str) -> str:
@@ -118,7 +130,7 @@ def gate_text(
         return None
     if avg_logprob < config.avg_logprob_min:
         return None
-    cleaned = remove_phantoms(text.strip())
+    cleaned = remove_phantoms(collapse_repeats(text.strip()))
     if not cleaned:
         return None
     squashed = _squash(cleaned)

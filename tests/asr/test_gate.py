@@ -56,10 +56,17 @@ def test_low_confidence_is_dropped() -> None:
     assert gate_text("今天最后一天", duration_s=2.0, avg_logprob=below, no_speech_prob=0.1) is None
 
 
-def test_decoding_loop_is_dropped() -> None:
-    loop = "保真保真" * 20
+def test_decoding_loop_keeps_only_its_head() -> None:
+    loop = "我们家的金条都是足金" + "，下山河沙徒" * 10
     assert compression_ratio(loop) > 2.4
-    assert gate_text(loop, duration_s=10.0, **CONFIDENT) is None
+    assert gate_text(loop, duration_s=5.0, **CONFIDENT) == "我们家的金条都是足金，下山河沙徒"
+
+
+def test_text_that_still_compresses_too_well_is_dropped() -> None:
+    # no single phrase repeats three times in a row, but the text is mostly repetition
+    text = "".join(f"保真保值{i}" for i in range(12))
+    assert compression_ratio(text) > 2.4
+    assert gate_text(text, duration_s=10.0, **CONFIDENT) is None
 
 
 def test_too_many_characters_for_the_audio_is_dropped() -> None:
