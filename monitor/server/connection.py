@@ -83,7 +83,6 @@ class RoomConnection:
         self._reader: asyncio.Task[None] | None = None
         self._superseded = False
         self.resumed = False  # set by the server when this connection continues a session
-        self._closing_code: tuple[int, str] | None = None
 
     # -- entry point ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -159,13 +158,10 @@ class RoomConnection:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-        if self._sender in done:
-            self._sender.result()  # the socket broke while sending
-            return
-        # the session finished without a stop from this client (server shutdown): send the rest
+        # the session finished without a stop from this client (server shutdown): send the rest,
+        # up to "stopped" (raises ConnectionClosed if the socket broke meanwhile), then go away
         await self._sender
-        code, reason = self._closing_code or (CloseCode.GOING_AWAY, "server shutting down")
-        await self.ws.close(code, reason)
+        await self.ws.close(CloseCode.GOING_AWAY, "server shutting down")
 
     # -- audio phase --------------------------------------------------------------------
     async def _read_audio(self) -> None:
