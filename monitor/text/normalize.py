@@ -37,6 +37,7 @@ _CN_DIGITS = "零〇一二两三四五六七八九"
 _CN_UNITS = "十百千万亿"
 _CURRENCY_AFTER = "块元圆毛角"
 _MULTIPLIER = {"千": 1_000, "万": 10_000, "亿": 100_000_000}
+MAX_NUMBER_PASSES = 4
 
 
 @dataclass(frozen=True)
@@ -284,14 +285,21 @@ def _convert_arabic_multiplied(match: re.Match[str]) -> str:
 
 def _numbers(text: str) -> tuple[str, list[_Alignment]]:
     steps = []
-    for pattern, replace in (
-        (_PERCENT, _convert_percent),
-        (_CN_NUMBER, _convert_cn_number),
-        (_ARABIC_MULTIPLIED, _convert_arabic_multiplied),
-    ):
-        text, alignment = _substitute(text, pattern, replace)
-        if alignment is not None:
-            steps.append(alignment)
+    # Conversions can expose new number expressions ("0万七十" -> "0七十"); repeat to a
+    # fixed point (bounded) so that normalization stays idempotent.
+    for _ in range(MAX_NUMBER_PASSES):
+        changed = False
+        for pattern, replace in (
+            (_PERCENT, _convert_percent),
+            (_ARABIC_MULTIPLIED, _convert_arabic_multiplied),
+            (_CN_NUMBER, _convert_cn_number),
+        ):
+            text, alignment = _substitute(text, pattern, replace)
+            if alignment is not None:
+                steps.append(alignment)
+                changed = True
+        if not changed:
+            break
     return text, steps
 
 
