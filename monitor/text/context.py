@@ -17,6 +17,7 @@ from monitor.room import RoomContext
 from monitor.taxonomy import Severity
 from monitor.text.lexicon import Rule
 from monitor.text.normalize import CLAUSE_MARK
+from monitor.text.pinyin import pinyin_key
 
 NEGATION_WINDOW_CHARS = 5
 """Most characters allowed between a negation cue and the hit it negates (不是真正的足金)."""
@@ -29,116 +30,54 @@ REPEAT_RAISE_AFTER = 2
 
 # Cues that negate what follows them.
 _PRE_NEGATIONS = (
-    "不是",
-    "并不是",
-    "并非",
-    "绝非",
-    "并没有",
-    "没有",
-    "没",
-    "不能保证",
-    "不保证",
-    "无法保证",
-    "不敢保证",
-    "不敢说",
-    "不能说",
-    "不会说",
-    "不可以说",
-    "不要说",
-    "不能讲",
-    "不说",
-    "不讲",
-    "不会",
-    "不可能",
-    "不算",
-    "不具有",
-    "不具备",
-    "不含",
-    "不承诺",
-    "不做",
-    "不搞",
-    "不用说",
-    "不能",
-    "不可以",
-    "不允许",
-    "不得",
-    "禁止",
-    "严禁",
-    "请勿",
-    "不要",
-    "别",
-    "从不",
-    "从来不",
-    "无法",
-    "不存在",
-    "不代表",
-    "不等于",
-    "谈不上",
-    "算不上",
-    "称不上",
-    "达不到",
-    "不属于",
-    "不",
-    "非",
-    "未",
-    "无",
-    "勿",
-)
+    "不是", "并不是", "并非", "绝非", "并没有", "没有", "没", "不能保证", "不保证", "无法保证", "不敢保证",
+    "不敢说", "不能说", "不会说", "不可以说", "不要说", "不能讲", "不说", "不讲", "不会", "不可能", "不算",
+    "不具有", "不具备", "不含", "不承诺", "不做", "不搞", "不用说", "不能", "不可以", "不允许", "不得",
+    "禁止", "严禁", "请勿", "不要", "别", "从不", "从来不", "无法", "不存在", "不代表", "不等于", "谈不上",
+    "算不上", "称不上", "达不到", "不属于", "哪有什么", "哪有", "哪来的", "哪里有", "所谓",
+    "不", "非", "未", "无", "勿",
+)  # fmt: skip
 # Cues that dismiss a claim as untrue even from further away.
-_DISBELIEF = ("不要相信", "不要信", "别相信", "别信", "不信", "不可信", "骗人的", "都是骗人")
-# After the hit: the speaker denies it.
+_DISBELIEF = (
+    "不要相信", "不要信", "别相信", "别信", "不信", "不可信", "骗人的", "都是骗人", "不要被", "别被",
+    "不要听", "别听", "智商税",
+)  # fmt: skip
+# After the hit: the speaker denies it, or talks about the word rather than the goods.
 _POST_NEGATIONS = (
-    "是假的",
-    "是骗人的",
-    "不可能",
-    "做不到",
-    "谈不上",
-    "算不上",
-    "称不上",
-    "不敢说",
-    "不敢保证",
-    "不能保证",
-    "保证不了",
-    "不存在",
-    "不靠谱",
-    "是违规的",
-    "是违法的",
-    "不能说",
-    "不能讲",
-    "不可以说",
-    "是不对的",
-    "不是真的",
-    "达不到",
-    "没有的",
-    "没有这回事",
-    "都是虚的",
-)
+    "是假的", "都是假的", "是骗人的", "不可能", "做不到", "谈不上", "算不上", "称不上", "不敢说", "不敢保证",
+    "不能保证", "保证不了", "不存在", "不靠谱", "是违规的", "是违法的", "违规", "违法", "不能说", "不能讲",
+    "不可以说", "是不对的", "不是真的", "达不到", "没有的", "没有这回事", "都是虚的", "这个叫法", "这种叫法",
+    "这个说法", "这种说法", "这个词", "这种词", "这几个字", "这种话", "这样的话", "之类的话", "一类的词",
+    "那一套", "这一套", "的广告", "的宣传", "的说法", "的话术", "是噱头", "是套路",
+)  # fmt: skip
 # "不要犹豫" urges; it negates nothing that follows.
 _URGING_AFTER_NEGATION = ("犹豫", "错过", "等了", "担心", "着急", "客气", "怕", "纠结", "眨眼", "走开", "走")
 
-_PRE_PATTERN = re.compile("|".join(sorted(map(re.escape, _PRE_NEGATIONS), key=len, reverse=True)))
-_DISBELIEF_PATTERN = re.compile("|".join(map(re.escape, _DISBELIEF)))
-_POST_PATTERN = re.compile("|".join(map(re.escape, _POST_NEGATIONS)))
-
 CLAIM_CUES = (
-    "绝对",
-    "保证",
-    "一定",
-    "肯定",
-    "包你",
-    "保你",
-    "真正",
-    "正宗",
-    "纯",
-    "100%",
-    "百分百",
-    "稳",
-    "必定",
-    "必然",
-    "铁定",
-    "妥妥",
-)
-_CUE_PATTERN = re.compile("|".join(sorted(map(re.escape, CLAIM_CUES), key=len, reverse=True)))
+    "绝对", "保证", "一定", "肯定", "包你", "保你", "真正", "正宗", "纯", "100%", "百分百", "稳", "必定",
+    "必然", "铁定", "妥妥",
+)  # fmt: skip
+
+_SINGLE_CHAR_NEGATORS = frozenset(c for c in _PRE_NEGATIONS if len(c) == 1)
+
+
+def _cue_pattern(cues: tuple[str, ...], *, on_keys: bool) -> re.Pattern[str]:
+    """Alternation of ``cues`` (longest first), as text or as fuzzy pinyin keys.
+
+    Cues are matched on pinyin keys so that a misheard cue (步是 for 不是, 别心 for
+    别信) still counts; single characters are matched only as written, since one
+    syllable alone has too many innocent homophones.
+    """
+    forms = {pinyin_key(c) if on_keys else c for c in cues if not (on_keys and len(c) == 1)}
+    return re.compile("|".join(sorted(map(re.escape, forms), key=len, reverse=True)))
+
+
+_PRE_KEYS = _cue_pattern(_PRE_NEGATIONS, on_keys=True)
+_PRE_SINGLE = re.compile("|".join(map(re.escape, _SINGLE_CHAR_NEGATORS)))
+_DISBELIEF_KEYS = _cue_pattern(_DISBELIEF, on_keys=True)
+_POST_KEYS = _cue_pattern(_POST_NEGATIONS, on_keys=True)
+_URGING_KEYS = tuple(pinyin_key(u) for u in _URGING_AFTER_NEGATION)
+_CUE_PATTERN = _cue_pattern(CLAIM_CUES, on_keys=False)
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -147,45 +86,46 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return left, len(text) if right < 0 else right
 
 
-def is_negated(text: str, start: int, end: int) -> bool:
-    """True if the hit ``text[start:end]`` is negated or denied within its clause."""
+def is_negated(text: str, start: int, end: int, key: str | None = None) -> bool:
+    """True if the hit ``text[start:end]`` is negated or denied within its clause.
+
+    ``key`` is ``pinyin_key(text)`` when the caller has it already.
+    """
+    key = pinyin_key(text) if key is None else key
     clause_start, clause_end = _clause_bounds(text, start, end)
-    before = text[max(clause_start, start - NEGATION_WINDOW_CHARS - 5) : start]
-    for cue in _PRE_PATTERN.finditer(before):
-        gap = len(before) - cue.end()
-        after_cue = before[cue.end() :] + text[start:end]
-        if after_cue.startswith(_URGING_AFTER_NEGATION):
-            continue
-        # Single-character negators (不, 非, 未...) bind only to what directly follows.
-        allowed_gap = NEGATION_WINDOW_CHARS if len(cue.group()) > 1 else 1
-        if gap <= allowed_gap:
-            return True
-    wide_before = text[max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4) : start]
-    if _DISBELIEF_PATTERN.search(wide_before):
+    window_start = max(clause_start, start - NEGATION_WINDOW_CHARS - 5)
+    hit_key = key[start:end]
+    for pattern in (_PRE_KEYS, _PRE_SINGLE):
+        source = key if pattern is _PRE_KEYS else text
+        for cue in pattern.finditer(source, window_start, start):
+            gap = start - cue.end()
+            if (key[cue.end() : start] + hit_key).startswith(_URGING_KEYS):
+                continue
+            # Single-character negators (不, 非, 未...) bind only to what directly follows.
+            allowed_gap = NEGATION_WINDOW_CHARS if cue.end() - cue.start() > 1 else 1
+            if gap <= allowed_gap:
+                return True
+    if _DISBELIEF_KEYS.search(key, max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4), start):
         return True
-    after = text[end : min(clause_end, end + NEGATION_WINDOW_CHARS + 6)]
-    post = _POST_PATTERN.search(after)
-    return bool(post and post.start() <= NEGATION_WINDOW_CHARS)
+    post = _POST_KEYS.search(key, end, min(clause_end, end + NEGATION_WINDOW_CHARS + 6))
+    return bool(post and post.start() - end <= NEGATION_WINDOW_CHARS)
 
 
-_DENIALS = re.compile(
-    "|".join(
-        map(
-            re.escape,
-            (*_DISBELIEF, "不能保证", "不保证", "无法保证", "不敢保证", "不承诺", "并不能", "并不会", "不能说",
-             "不能讲", "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了",
-             "不是药", "没有任何功效", "没有这个功效", "不具备"),
-        )
-    )
+_DENIALS = (
+    *_DISBELIEF, "不能保证", "不保证", "无法保证", "不敢保证", "不承诺", "并不能", "并不会", "不能说", "不能讲",
+    "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了", "不是药",
+    "没有任何功效", "没有这个功效", "不具备", "这种说法", "这个说法", "这种叫法", "哪有什么",
 )  # fmt: skip
+_DENIAL_KEYS = _cue_pattern(_DENIALS, on_keys=True)
 
 
 def denies_claim(text: str) -> bool:
     """True if the utterance disowns a claim as a whole ("我们不能保证…", "广告法不让说…").
 
     Used for classifier alerts, which have no span that a window could negate.
+    Matched on pinyin keys, like the negation cues.
     """
-    return bool(_DENIALS.search(text))
+    return bool(_DENIAL_KEYS.search(pinyin_key(text)))
 
 
 def has_claim_cue(text: str, start: int, end: int) -> bool:

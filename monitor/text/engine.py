@@ -77,7 +77,7 @@ class TextEngine:
         self.lexicon = lexicon
         surface_rules: dict[str, list[Rule]] = {}
         key_rules: dict[str, list[tuple[Rule, str]]] = {}
-        innocent: dict[str, list[Rule]] = {}
+        innocent: dict[str, list[Rule]] = {}  # pinyin key of an innocent phrase -> its rules
         for rule in lexicon:
             for surface in rule.entry.surfaces:
                 form = normalize_text(surface)
@@ -87,7 +87,7 @@ class TextEngine:
                 if rule.entry.pinyin and any("\u4e00" <= ch <= "\u9fff" for ch in form):
                     key_rules.setdefault(pinyin_key(form), []).append((rule, form))
             for phrase in rule.entry.innocent:
-                innocent.setdefault(normalize_text(phrase), []).append(rule)
+                innocent.setdefault(pinyin_key(normalize_text(phrase)), []).append(rule)
         self._surfaces = list(surface_rules)
         self._surface_rules = [surface_rules[s] for s in self._surfaces]
         self._surface_set = frozenset(self._surfaces)
@@ -95,10 +95,12 @@ class TextEngine:
         self._keys = list(key_rules)
         self._key_rules = [key_rules[k] for k in self._keys]
         self._pinyin = ahocorasick_rs.AhoCorasick(self._keys)
-        self._innocent_phrases = list(innocent)
-        self._innocent_rules = [frozenset(r.rule_id for r in innocent[p]) for p in self._innocent_phrases]
-        self._innocent = ahocorasick_rs.AhoCorasick(self._innocent_phrases) if innocent else None
-        self.segmenter = WordSegmenter([*self._surfaces, *self._innocent_phrases])
+        innocent_keys = list(innocent)
+        self._innocent_rules = [frozenset(r.rule_id for r in innocent[k]) for k in innocent_keys]
+        # Innocent phrases are found on pinyin keys, so a misheard one (增值府务) still excuses.
+        self._innocent = ahocorasick_rs.AhoCorasick(innocent_keys) if innocent else None
+        innocent_phrases = [normalize_text(p) for rule in lexicon for p in rule.entry.innocent]
+        self.segmenter = WordSegmenter([*self._surfaces, *innocent_phrases])
 
     @classmethod
     def load(cls, lexicon_dir: Path) -> TextEngine:
@@ -107,12 +109,11 @@ class TextEngine:
 
     # -- candidates --------------------------------------------------------------------------
 
-    def _candidates(self, text: str) -> list[_Candidate]:
+    def _candidates(self, text: str, key: str) -> list[_Candidate]:
         found: list[_Candidate] = []
         for index, start, end in self._exact.find_matches_as_indexes(text, overlapping=True):
             for rule in self._surface_rules[index]:
                 found.append(_Candidate(rule, start, end, Source.LEXICON))
-        key = pinyin_key(text)
         for index, start, end in self._pinyin.find_matches_as_indexes(key, overlapping=True):
             heard = text[start:end]
             for rule, form in self._key_rules[index]:
@@ -120,12 +121,12 @@ class TextEngine:
                     found.append(_Candidate(rule, start, end, Source.PINYIN))
         return found
 
-    def _innocent_spans(self, text: str) -> list[tuple[int, int, frozenset[str]]]:
+    def _innocent_spans(self, key: str) -> list[tuple[int, int, frozenset[str]]]:
         if self._innocent is None:
             return []
         return [
             (start, end, self._innocent_rules[index])
-            for index, start, end in self._innocent.find_matches_as_indexes(text, overlapping=True)
+            for index, start, end in self._innocent.find_matches_as_indexes(key, overlapping=True)
         ]
 
     def _on_word_boundaries(self, candidate: _Candidate, text: str, cache: dict[int, set[int]]) -> bool:
@@ -155,16 +156,17 @@ class TextEngine:
         text = normalized.text
         if not text:
             return []
-        innocent = self._innocent_spans(text)
+        key = pinyin_key(text)
+        innocent = self._innocent_spans(key)
         boundary_cache: dict[int, set[int]] = {}
         candidates = [
             c
-            for c in self._candidates(text)
+            for c in self._candidates(text, key)
             if not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
             and self._on_word_boundaries(c, text, boundary_cache)
         ]
         candidates = _drop_contained(candidates)
-        candidates = [c for c in candidates if not ctx.is_negated(text, c.start, c.end)]
+        candidates = [c for c in candidates if not ctx.is_negated(text, c.start, c.end, key)]
         exact_spans = [(c.start, c.end) for c in candidates if c.source is Source.LEXICON]
 
         findings: list[Finding] = []
@@ -204,7 +206,7 @@ class TextEngine:
                 )
             )
         for claim in price.find_price_claims(text):
-            if ctx.is_negated(text, claim.start, claim.end):
+            if ctx.is_negated(text, claim.start, claim.end, key):
                 continue
             state.fired[price.RULE_ID] += 1
             findings.append(
