@@ -107,8 +107,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="audio streamed per room")
     parser.add_argument("--target", type=float, default=2.5, help="p95 latency bound in seconds")
     parser.add_argument("--workers", type=int, default=None, help="MONITOR_SERVER_WORKERS for the server")
+    parser.add_argument("--asr-workers", type=int, default=None, help="MONITOR_ASR_WORKERS for the server")
+    parser.add_argument("--asr-threads", type=int, default=None, help="MONITOR_ASR_THREADS for the server")
     args = parser.parse_args()
-    env = {} if args.workers is None else {"MONITOR_SERVER_WORKERS": str(args.workers)}
+    env = {
+        name: str(value)
+        for name, value in (
+            ("MONITOR_SERVER_WORKERS", args.workers),
+            ("MONITOR_ASR_WORKERS", args.asr_workers),
+            ("MONITOR_ASR_THREADS", args.asr_threads),
+        )
+        if value is not None
+    }
     stream = load_stream(None)
     print(
         f"stream {stream.name}: {stream.duration_s:.0f} s, {len(stream.claims)} claims; "
@@ -135,6 +145,7 @@ def main() -> int:
                 "target_p95_s": args.target,
                 "max_rooms": best,
                 "cpus": os.cpu_count(),
+                "server_env": env,
                 "runs": rows,
             },
             ensure_ascii=False,
