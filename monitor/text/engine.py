@@ -31,6 +31,8 @@ from monitor.text.normalize import CLAUSE_MARK, Normalized, normalize, normalize
 from monitor.text.pinyin import pinyin_key
 from monitor.text.tokens import WordSegmenter
 
+PINYIN_MIN_CJK_CHARS = 2
+"""Surfaces with fewer Chinese characters are never matched by sound."""
 SHORT_TERM_CHARS = 2
 """Terms this short are matched on word boundaries (boundary: auto) and, when heard
 only as homophones, need support from context."""
@@ -49,8 +51,8 @@ class Finding:
 
     rule_id: str
     category: Category
-    start: int
-    end: int
+    matched: str
+    """The phrase as heard."""
     source: Source
     severity: Severity
     confidence: float
@@ -84,7 +86,7 @@ class TextEngine:
                 if not form:
                     continue
                 surface_rules.setdefault(form, []).append(rule)
-                if rule.entry.pinyin and any("\u4e00" <= ch <= "\u9fff" for ch in form):
+                if rule.entry.pinyin and _sounds_like_a_word(form):
                     key_rules.setdefault(pinyin_key(form), []).append((rule, form))
             for phrase in rule.entry.innocent:
                 innocent.setdefault(pinyin_key(normalize_text(phrase)), []).append(rule)
@@ -177,7 +179,10 @@ class TextEngine:
                 continue
             room_match = context.category is not None and context.category in rule.rooms
             claim_nearby = ctx.has_claim_cue(text, cand.start, cand.end) or any(
-                (s, e) != (cand.start, cand.end) for s, e in exact_spans
+                (s, e) != (cand.start, cand.end)
+                and s - ctx.CUE_WINDOW_CHARS <= cand.end
+                and cand.start <= e + ctx.CUE_WINDOW_CHARS
+                for s, e in exact_spans
             )
             confidence = self._confidence(cand, text, room_match, claim_nearby)
             if confidence is None:
@@ -196,8 +201,7 @@ class TextEngine:
                 Finding(
                     rule_id=rule.rule_id,
                     category=rule.category,
-                    start=cand.start,
-                    end=cand.end,
+                    matched=heard,
                     source=cand.source,
                     severity=severity,
                     confidence=confidence,
@@ -205,16 +209,13 @@ class TextEngine:
                     regulation=rule.regulation,
                 )
             )
-        for claim in price.find_price_claims(text):
-            if ctx.is_negated(text, claim.start, claim.end, key):
-                continue
+        for claim in price.find_price_claims(normalized.original):
             state.fired[price.RULE_ID] += 1
             findings.append(
                 Finding(
                     rule_id=price.RULE_ID,
                     category=claim.category,
-                    start=claim.start,
-                    end=claim.end,
+                    matched=claim.matched,
                     source=Source.LEXICON,
                     severity=claim.severity,
                     confidence=claim.confidence,
@@ -255,7 +256,7 @@ class TextEngine:
                 category=f.category,
                 severity=f.severity,
                 rule_id=f.rule_id,
-                matched=normalized.original_span(f.start, f.end),
+                matched=f.matched,
                 source=f.source,
                 confidence=f.confidence,
                 text=text.strip(),
@@ -265,6 +266,17 @@ class TextEngine:
             )
             for f in findings
         ]
+
+
+def _sounds_like_a_word(form: str) -> bool:
+    """Surfaces matched by sound: two or more Chinese characters and no digits.
+
+    A digit passes through the pinyin key unchanged, so "999金" would match any
+    homophone of 金 after a number (原价3999今天…); transcribers write digits anyway.
+    """
+    return sum("\u4e00" <= ch <= "\u9fff" for ch in form) >= PINYIN_MIN_CJK_CHARS and not any(
+        ch.isdigit() for ch in form
+    )
 
 
 def _drop_contained(candidates: list[_Candidate]) -> list[_Candidate]:

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import cn2an
+from pypinyin import Style, lazy_pinyin
 
 from monitor.taxonomy import Category, Severity
+from monitor.text.context import is_negated
+from monitor.text.normalize import normalize
+from monitor.text.pinyin import pinyin_key
 
 PAIR_WINDOW_CHARS = 40
 """Most characters between the reference price and the now price."""
@@ -29,75 +36,44 @@ REGULATION = "明码标价和禁止价格欺诈规定 第十九条（虚构原�
 REMINDER = "请勿用无法核实的原价、专柜价对比现价，虚构原价属于价格欺诈；如需对比请使用真实成交价。"
 
 _REFERENCE_CUES = (
-    "原价",
-    "原来",
-    "之前",
-    "以前",
-    "平时",
-    "平常",
-    "日常价",
-    "专柜",
-    "市场价",
-    "市面上",
-    "外面",
-    "官网",
-    "吊牌价",
-    "吊牌",
-    "标价",
-    "零售价",
-    "门店",
-    "实体店",
-    "商场",
-    "线下",
-    "别人家",
-    "别家",
-    "划线价",
-    "价值",
-    "正价",
-    "其他直播间",
-    "旗舰店",
-    "某宝",
-)
+    "原价", "原来", "之前", "以前", "平时", "平常", "日常价", "专柜", "市场价", "市面上", "外面", "官网", "吊牌价",
+    "吊牌", "标价", "零售价", "门店", "实体店", "商场", "线下", "别人家", "别家", "划线价", "价值", "正价",
+    "其他直播间", "旗舰店", "某宝", "品牌店", "店里", "柜台", "别的地方",
+)  # fmt: skip
 _NOW_CUES = (
-    "现在",
-    "现价",
-    "今天",
-    "今晚",
-    "直播间",
-    "这里",
-    "我们这",
-    "咱们这",
-    "只要",
-    "只需",
-    "仅需",
-    "仅要",
-    "就要",
-    "才",
-    "到手",
-    "秒杀",
-    "活动价",
-    "福利价",
-    "给你们",
-    "宠粉",
-    "直接",
-    "一口价",
-    "统统",
-    "通通",
-    "全部",
-)
-_REFERENCE = re.compile("|".join(sorted(map(re.escape, _REFERENCE_CUES), key=len, reverse=True)))
-_NOW = re.compile("|".join(sorted(map(re.escape, _NOW_CUES), key=len, reverse=True)))
+    "现在", "现价", "今天", "今晚", "直播间", "这里", "我们这", "咱们这", "只要", "只需", "仅需", "仅要", "就要",
+    "才", "到手", "秒杀", "活动价", "福利价", "给你们", "宠粉", "直接", "一口价", "统统", "通通", "全部",
+    "我们卖", "我们只卖", "咱家", "我们家",
+)  # fmt: skip
+# Cues are found on fuzzy pinyin keys (转贵 still reads as 专柜); offsets are shared.
+_REFERENCE = re.compile("|".join(sorted({re.escape(pinyin_key(c)) for c in _REFERENCE_CUES}, key=len, reverse=True)))
+_NOW = re.compile("|".join(sorted({re.escape(pinyin_key(c)) for c in _NOW_CUES}, key=len, reverse=True)))
 _PRICE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(w)?(?:(?:块|元|圆)(\d)?|(毛))?")
+
+# Exact toneless syllables of the numerals: a misheard price (九百救, 散千八) is
+# repaired only right after a price cue, and only if it then parses as a number.
+_NUMERAL_BY_SOUND = {
+    "ling": "零", "yi": "一", "er": "二", "liang": "两", "san": "三", "si": "四", "wu": "五", "liu": "六",
+    "qi": "七", "ba": "八", "jiu": "九", "shi": "十", "bai": "百", "qian": "千", "wan": "万",
+}  # fmt: skip
+_TRUE_NUMERALS = frozenset("零一二两三四五六七八九十百千万")
+MAX_REPAIR_TRIM_CHARS = 2
+"""Leading sound-alike characters a repair may drop (现在就九十九 -> 九十九)."""
 
 
 @dataclass(frozen=True)
 class PriceClaim:
-    """A reference price followed by a much lower now price, as offsets in normalized text."""
+    """A reference price followed by a much lower now price.
+
+    ``start``/``end`` are offsets in the text the claim was found in (normalized);
+    ``matched`` is the phrase as heard, once known.
+    """
 
     start: int
     end: int
     reference: float
     now: float
+    matched: str = ""
     category: Category = Category.FALSE_PRICE
 
     @property
@@ -131,8 +107,69 @@ def _cue_before(pattern: re.Pattern[str], text: str, position: int, floor: int) 
     return found
 
 
-def find_price_claims(text: str) -> list[PriceClaim]:
-    """Every reference-then-lower-now price pair in ``text`` (normalized)."""
+def find_price_claims(heard: str) -> list[PriceClaim]:
+    """Every reference/much-lower-now price pair in the utterance ``heard``, not negated.
+
+    Misheard numerals right after a price cue are repaired first (专柜卖两千八，直播间九百救
+    reads 990), then the text is normalized (three forms of a number become one) and
+    paired. ``matched`` of each claim is the phrase as heard.
+    """
+    key = pinyin_key(heard)
+    if not _REFERENCE.search(key):
+        return []  # the common case: no reference price cue at all
+    repaired = _repair_numerals(heard, key)
+    normalized = normalize(repaired if repaired is not None else heard)
+    text = normalized.text
+    text_key = pinyin_key(text)
+    claims = []
+    for claim in _pairs(text, text_key):
+        if is_negated(text, claim.start, claim.end, text_key):
+            continue
+        lo, hi = normalized.original_bounds(claim.start, claim.end)
+        claims.append(replace(claim, matched=heard[lo:hi].strip()))
+    return claims
+
+
+def _repair_numerals(text: str, key: str) -> str | None:
+    """``text`` with misheard numerals after price cues put right (same length), or None."""
+    chars = list(text)
+    changed = False
+    for pattern in (_REFERENCE, _NOW):
+        for cue in pattern.finditer(key):
+            run_start = cue.end()
+            while run_start < min(len(text), cue.end() + 2) and _sound(text[run_start]) not in _NUMERAL_BY_SOUND:
+                run_start += 1  # "卖", "价" between the cue and the number
+            run_end = run_start
+            while run_end < len(text) and _sound(text[run_end]) in _NUMERAL_BY_SOUND:
+                run_end += 1
+            for trim in range(MAX_REPAIR_TRIM_CHARS + 1):
+                run = text[run_start + trim : run_end]
+                if len(run) < 2 or not _TRUE_NUMERALS & set(run) or _TRUE_NUMERALS.issuperset(run):
+                    continue
+                candidate = "".join(_NUMERAL_BY_SOUND[_sound(c)] for c in run)
+                if _parses(candidate):
+                    chars[run_start + trim : run_end] = candidate
+                    changed = True
+                    break
+    return "".join(chars) if changed else None
+
+
+@lru_cache(maxsize=8192)
+def _sound(char: str) -> str:
+    if not "\u4e00" <= char <= "\u9fff":
+        return ""
+    return lazy_pinyin(char, style=Style.NORMAL)[0]
+
+
+def _parses(numerals: str) -> bool:
+    try:
+        cn2an.cn2an(numerals, "smart")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _pairs(text: str, key: str) -> list[PriceClaim]:
     references: list[tuple[int, float]] = []
     nows: list[tuple[int, float]] = []
     claims: list[PriceClaim] = []
@@ -141,8 +178,8 @@ def find_price_claims(text: str) -> list[PriceClaim]:
         value = _value(match)
         if value <= 0:
             continue
-        reference_cue = _cue_before(_REFERENCE, text, match.start(), previous_end)
-        now_cue = _cue_before(_NOW, text, match.start(), previous_end)
+        reference_cue = _cue_before(_REFERENCE, key, match.start(), previous_end)
+        now_cue = _cue_before(_NOW, key, match.start(), previous_end)
         previous_end = match.end()
         if reference_cue is not None and (now_cue is None or reference_cue > now_cue):
             # "今天399，原价3999": a reference may also follow the now price.

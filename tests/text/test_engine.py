@@ -98,3 +98,11 @@ def test_alert_fields_are_complete(fixture_engine) -> None:
         assert field in wire
     assert wire["lexicon_version"].startswith("lex-")
     assert wire["regulation"] == "网络交易监督管理办法"
+
+
+def test_surfaces_with_digits_are_not_matched_by_sound(fixture_engine) -> None:
+    from monitor.text.engine import _sounds_like_a_word
+
+    assert _sounds_like_a_word("千足金")
+    assert not _sounds_like_a_word("999金")
+    assert not _sounds_like_a_word("金")

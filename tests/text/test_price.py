@@ -35,3 +35,22 @@ def test_severity_grows_with_the_gap() -> None:
     assert claim.severity is Severity.VIOLATION
     (claim,) = find_price_claims(normalize_text("原价1000现在只要500"))
     assert claim.severity is Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    "heard, reference, now",
+    [
+        ("专柜卖两千八，我们直播间九百救", 2800, 990),  # 救 heard for 九
+        ("市场价吧迁八的镯子，今天只要八百八", 8800, 880),
+        ("这个镯子以前卖一万二，今天散千八", 12000, 3800),
+        ("转贵价四千二，直播间一千二", 4200, 1200),  # the cue itself misheard
+    ],
+)
+def test_misheard_numerals_and_cues_are_repaired(heard: str, reference: float, now: float) -> None:
+    (claim,) = find_price_claims(heard)
+    assert (claim.reference, claim.now) == (reference, now)
+    assert heard.startswith(claim.matched[:2]) or claim.matched in heard
+
+
+def test_negated_price_talk_is_no_claim() -> None:
+    assert find_price_claims("我们不说原价三千现在三百这种话") == []
