@@ -144,8 +144,8 @@ def load_stream(minutes: float | None) -> LiveStream:
 
 
 @contextlib.contextmanager
-def serve(env_overrides: dict[str, str] | None = None) -> Iterator[tuple[int, str]]:
-    """``monitor serve --port 0`` in a subprocess; yields ``(port, token)`` once it is ready."""
+def serve(env_overrides: dict[str, str] | None = None) -> Iterator[tuple[int, str, int]]:
+    """``monitor serve --port 0`` in a subprocess; yields ``(port, token, pid)`` once it is ready."""
     token = "bench-" + secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as scratch:
         env = {
@@ -171,13 +171,19 @@ def serve(env_overrides: dict[str, str] | None = None) -> Iterator[tuple[int, st
                     break
             else:
                 raise RuntimeError(f"monitor serve exited with {proc.wait()} before it was ready")
-            yield port, token
+            yield port, token, proc.pid
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def metric(port: int, name: str) -> float:
@@ -251,10 +257,12 @@ def main() -> int:
         f"speed {args.speed:g}x",
         flush=True,
     )
-    with serve() as (port, token):
+    with serve() as (port, token, pid):
+        cpu_before = cpu_seconds(pid)
         began = time.monotonic()
         result = asyncio.run(run(stream, port, token, args.speed))
         wall_s = time.monotonic() - began
+        cpu_s = cpu_seconds(pid) - cpu_before
         rtf = metric(port, "monitor_processing_seconds_total") / max(metric(port, "monitor_audio_seconds_total"), 1e-9)
     scored = claim_latencies(stream, result, speed=args.speed)
     latencies = [lat for _, lat, _ in scored if lat is not None]
@@ -270,7 +278,7 @@ def main() -> int:
     print(
         f"alert latency after end of claim: p50 {fmt(p50)} s, p95 {fmt(p95)} s, max {fmt(worst)} s; "
         f"recall {recall:.2f} ({len(latencies)}/{len(scored)}); alerts {len(result.alerts)}; "
-        f"server RTF {rtf:.3f}; wall {wall_s:.0f} s"
+        f"server RTF {rtf:.3f}; server CPU {cpu_s / stream.duration_s:.3f} s per audio s; wall {wall_s:.0f} s"
     )
     summary = {
         "benchmark": "stream_latency",
@@ -285,6 +293,7 @@ def main() -> int:
         "latency_max_s": worst and round(worst, 3),
         "alerts": len(result.alerts),
         "rtf": round(rtf, 3),
+        "server_cpu_s_per_audio_s": round(cpu_s / stream.duration_s, 3),
         "cpus": os.cpu_count(),
     }
     print(json.dumps(summary, ensure_ascii=False))

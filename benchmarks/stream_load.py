@@ -26,6 +26,7 @@ from stream_latency import (
     Claim,
     LiveStream,
     claim_latencies,
+    cpu_seconds,
     fmt,
     load_stream,
     metric,
@@ -72,10 +73,12 @@ async def run_rooms(streams: list[LiveStream], port: int, token: str) -> list[St
 
 def measure(stream: LiveStream, rooms: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
     streams = [room_stream(stream, i * stream.duration_s / rooms, seconds) for i in range(rooms)]
-    with serve(env) as (port, token):
+    with serve(env) as (port, token, pid):
+        cpu_before = cpu_seconds(pid)
         began = time.monotonic()
         results = asyncio.run(run_rooms(streams, port, token))
         wall_s = time.monotonic() - began
+        cpu_s = cpu_seconds(pid) - cpu_before
         processing_s = metric(port, "monitor_processing_seconds_total")
         audio_s = metric(port, "monitor_audio_seconds_total")
         throttled = metric(port, "monitor_frames_throttled_total")
@@ -96,6 +99,8 @@ def measure(stream: LiveStream, rooms: int, seconds: float, env: dict[str, str])
         "latency_max_s": round(max(latencies), 3) if latencies else None,
         "rtf": round(processing_s / max(audio_s, 1e-9), 3),
         "throttled_frames": int(throttled),
+        # CPU the server burnt per second of room audio: with C cores, about C / this rooms fit
+        "server_cpu_s_per_room_audio_s": round(cpu_s / (rooms * seconds), 3),
         "wall_s": round(wall_s, 1),
         "audio_s_per_room": seconds,
     }
@@ -132,18 +137,25 @@ def main() -> int:
         print(
             f"  N={rooms:<2} p50 {fmt(row['latency_p50_s']):>5} s  p95 {fmt(row['latency_p95_s']):>5} s  "
             f"max {fmt(row['latency_max_s']):>5} s  recall {row['recall']}  RTF {row['rtf']:.3f}  "
-            f"throttled {row['throttled_frames']}",
+            f"throttled {row['throttled_frames']}  server CPU/room-audio {row['server_cpu_s_per_room_audio_s']:.3f}",
             flush=True,
         )
     keeping_up = [r["rooms"] for r in rows if r["latency_p95_s"] is not None and r["latency_p95_s"] <= args.target]
     best = max(keeping_up) if keeping_up else 0
-    print(f"largest N with p95 <= {args.target:g} s: {best}")
+    # the CPU bound, independent of what else runs on the machine: cores / CPU seconds per room-second
+    cpu_per_room = min(r["server_cpu_s_per_room_audio_s"] for r in rows)
+    cpu_bound_rooms = round(2 / cpu_per_room, 1) if cpu_per_room > 0 else None
+    print(
+        f"largest N with p95 <= {args.target:g} s: {best}; CPU-bound estimate for 2 idle cores: "
+        f"{cpu_bound_rooms} rooms ({cpu_per_room:.3f} CPU s per room-second)"
+    )
     print(
         json.dumps(
             {
                 "benchmark": "stream_load",
                 "target_p95_s": args.target,
                 "max_rooms": best,
+                "cpu_bound_rooms_2_cores": cpu_bound_rooms,
                 "cpus": os.cpu_count(),
                 "server_env": env,
                 "runs": rows,
