@@ -251,6 +251,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="use only the first N minutes")
     parser.add_argument("--speed", type=float, default=1.0, help="x real time (1 = live)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server subprocess too
     stream = load_stream(args.minutes)
     print(
         f"stream {stream.name}: {stream.duration_s:.0f} s, {len(stream.claims)} claim utterances; "

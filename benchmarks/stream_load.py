@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -115,6 +116,7 @@ def main() -> int:
     parser.add_argument("--asr-workers", type=int, default=None, help="MONITOR_ASR_WORKERS for the server")
     parser.add_argument("--asr-threads", type=int, default=None, help="MONITOR_ASR_THREADS for the server")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server subprocess too
     env = {
         name: str(value)
         for name, value in (
