@@ -138,6 +138,8 @@ def has_claim_cue(text: str, start: int, end: int) -> bool:
 
 def is_certified(rule: Rule, matched_terms: tuple[str, ...], context: RoomContext) -> bool:
     """True if the room's current product has this claim certified (term or category)."""
+    if not context.certified:
+        return False
     certified = {c.strip().lower() for c in context.certified}
     return bool(certified & {rule.category.value, *(t.lower() for t in matched_terms)})
 

@@ -34,6 +34,8 @@ from monitor.text.tokens import WordSegmenter
 PINYIN_MIN_CJK_CHARS = 2
 """Surfaces with fewer Chinese characters are never matched by sound."""
 SHORT_TERM_CHARS = 2
+BOUNDARY_CONTEXT_CHARS = 8
+"""Characters either side of a hit given to jieba to decide its word boundaries."""
 """Terms this short are matched on word boundaries (boundary: auto) and, when heard
 only as homophones, need support from context."""
 
@@ -131,17 +133,25 @@ class TextEngine:
             for index, start, end in self._innocent.find_matches_as_indexes(key, overlapping=True)
         ]
 
-    def _on_word_boundaries(self, candidate: _Candidate, text: str, cache: dict[int, set[int]]) -> bool:
+    def _on_word_boundaries(
+        self, candidate: _Candidate, text: str, cache: dict[tuple[int, int], set[int]]
+    ) -> bool:
         """The hit starts a word and is not the inside of a longer dictionary word."""
         boundary = candidate.rule.entry.boundary
         if boundary == "substring" or (boundary == "auto" and len(candidate.rule.term) > SHORT_TERM_CHARS):
             return True
+        # Tokenize only the hit's neighbourhood within its clause: segmentation at the
+        # hit depends on its neighbours, hardly on words further away, and jieba's cost
+        # grows with the length it is given.
         clause_start = text.rfind(CLAUSE_MARK, 0, candidate.start) + 1
-        if clause_start not in cache:
-            clause_end = text.find(CLAUSE_MARK, candidate.end)
-            clause = text[clause_start : len(text) if clause_end < 0 else clause_end]
-            cache[clause_start] = {clause_start + b for b in self.segmenter.boundaries(clause)}
-        bounds = cache[clause_start]
+        clause_end = text.find(CLAUSE_MARK, candidate.end)
+        window = (
+            max(clause_start, candidate.start - BOUNDARY_CONTEXT_CHARS),
+            min(len(text) if clause_end < 0 else clause_end, candidate.end + BOUNDARY_CONTEXT_CHARS),
+        )
+        if window not in cache:
+            cache[window] = {window[0] + b for b in self.segmenter.boundaries(text[window[0] : window[1]])}
+        bounds = cache[window]
         if candidate.start not in bounds:
             return False
         if candidate.end in bounds:
@@ -160,7 +170,7 @@ class TextEngine:
             return []
         key = pinyin_key(text)
         innocent = self._innocent_spans(key)
-        boundary_cache: dict[int, set[int]] = {}
+        boundary_cache: dict[tuple[int, int], set[int]] = {}
         candidates = [
             c
             for c in self._candidates(text, key)
@@ -209,7 +219,7 @@ class TextEngine:
                     regulation=rule.regulation,
                 )
             )
-        for claim in price.find_price_claims(normalized.original):
+        for claim in price.find_price_claims(normalized.original, normalized_key=key):
             state.fired[price.RULE_ID] += 1
             findings.append(
                 Finding(

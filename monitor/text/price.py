@@ -107,16 +107,20 @@ def _cue_before(pattern: re.Pattern[str], text: str, position: int, floor: int) 
     return found
 
 
-def find_price_claims(heard: str) -> list[PriceClaim]:
+def find_price_claims(heard: str, *, normalized_key: str | None = None) -> list[PriceClaim]:
     """Every reference/much-lower-now price pair in the utterance ``heard``, not negated.
 
     Misheard numerals right after a price cue are repaired first (专柜卖两千八，直播间九百救
     reads 990), then the text is normalized (three forms of a number become one) and
-    paired. ``matched`` of each claim is the phrase as heard.
+    paired. ``matched`` of each claim is the phrase as heard. ``normalized_key``, the
+    pinyin key of the normalized utterance when the caller has it, makes the common
+    case (no reference price cue at all) cheap.
     """
+    if normalized_key is not None and not _REFERENCE.search(normalized_key):
+        return []
     key = pinyin_key(heard)
     if not _REFERENCE.search(key):
-        return []  # the common case: no reference price cue at all
+        return []
     repaired = _repair_numerals(heard, key)
     normalized = normalize(repaired if repaired is not None else heard)
     text = normalized.text

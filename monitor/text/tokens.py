@@ -33,10 +33,15 @@ class WordSegmenter:
         return list(self._tokenizer.cut(text, HMM=True))
 
     def boundaries(self, text: str) -> set[int]:
-        """Offsets in ``text`` where a word starts or ends (0 and ``len(text)`` included)."""
+        """Offsets in ``text`` where a word starts or ends (0 and ``len(text)`` included).
+
+        Dictionary words only (no HMM guessing of unknown words): a boundary check
+        rejects a hit only inside a word the dictionary knows (天然气), and unknown
+        runs as single characters never swallow a hit.
+        """
         offsets = {0}
         position = 0
-        for token in self._tokenizer.cut(text, HMM=True):
+        for token in self._tokenizer.cut(text, HMM=False):
             position += len(token)
             offsets.add(position)
         return offsets
