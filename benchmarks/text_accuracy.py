@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from homophones import add_homophone_noise  # noqa: E402
+from homophones import add_homophone_noise
 
-from monitor.config import load_settings  # noqa: E402
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors  # noqa: E402
-from monitor.room import Utterance  # noqa: E402
-from monitor.taxonomy import CATEGORIES  # noqa: E402
+from monitor.config import load_settings
+from monitor.pipeline import ComplianceSession, Detectors, load_detectors
+from monitor.room import Utterance
+from monitor.taxonomy import CATEGORIES
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "transcripts"
 

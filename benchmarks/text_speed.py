@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from homophones import add_homophone_noise  # noqa: E402
+from homophones import add_homophone_noise
 
-from monitor.config import load_settings  # noqa: E402
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors  # noqa: E402
-from monitor.room import Utterance  # noqa: E402
+from monitor.config import load_settings
+from monitor.pipeline import ComplianceSession, Detectors, load_detectors
+from monitor.room import Utterance
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "transcripts"
 

@@ -133,9 +133,7 @@ class TextEngine:
             for index, start, end in self._innocent.find_matches_as_indexes(key, overlapping=True)
         ]
 
-    def _on_word_boundaries(
-        self, candidate: _Candidate, text: str, cache: dict[tuple[int, int], set[int]]
-    ) -> bool:
+    def _on_word_boundaries(self, candidate: _Candidate, text: str, cache: dict[tuple[int, int], set[int]]) -> bool:
         """The hit starts a word and is not the inside of a longer dictionary word."""
         boundary = candidate.rule.entry.boundary
         if boundary == "substring" or (boundary == "auto" and len(candidate.rule.term) > SHORT_TERM_CHARS):
@@ -251,9 +249,7 @@ class TextEngine:
             return (0.65 if claim_nearby else 0.6) if supported else None
         return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
 
-    def analyze(
-        self, text: str, context: RoomContext | None = None, state: RoomState | None = None
-    ) -> list[Alert]:
+    def analyze(self, text: str, context: RoomContext | None = None, state: RoomState | None = None) -> list[Alert]:
         """Alerts for one utterance (``text`` as heard). Locators are left to the caller."""
         return self.alerts(normalize(text), context or RoomContext(), state or RoomState())
 
@@ -299,10 +295,7 @@ def _drop_contained(candidates: list[_Candidate]) -> list[_Candidate]:
             and other.rule.category == cand.rule.category
             and other.start <= cand.start
             and cand.end <= other.end
-            and (
-                other.length > cand.length
-                or (other.source is Source.LEXICON and cand.source is Source.PINYIN)
-            )
+            and (other.length > cand.length or (other.source is Source.LEXICON and cand.source is Source.PINYIN))
             for other in candidates
         )
         if not shadowed:

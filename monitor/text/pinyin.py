@@ -43,9 +43,7 @@ def _key_table() -> dict[int, str]:
     table: dict[int, str] = {}
     for low, high in _CJK_RANGES:
         chars = [chr(c) for c in range(low, high + 1)]
-        for char, syllable in zip(
-            chars, lazy_pinyin(chars, style=Style.NORMAL, errors="default"), strict=True
-        ):
+        for char, syllable in zip(chars, lazy_pinyin(chars, style=Style.NORMAL, errors="default"), strict=True):
             if syllable == char:  # no reading known: the character stands for itself
                 continue
             folded = fuzzy_syllable(syllable)

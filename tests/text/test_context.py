@@ -51,13 +51,9 @@ def test_claim_cue_window() -> None:
 
 def test_severity_adjustments() -> None:
     assert adjust_severity(Severity.WARNING, certified=True, room_match=True, repeats=5) is Severity.INFO
-    assert (
-        adjust_severity(Severity.WARNING, certified=False, room_match=True, repeats=0) is Severity.VIOLATION
-    )
+    assert adjust_severity(Severity.WARNING, certified=False, room_match=True, repeats=0) is Severity.VIOLATION
     assert adjust_severity(Severity.INFO, certified=False, room_match=False, repeats=2) is Severity.WARNING
-    assert (
-        adjust_severity(Severity.VIOLATION, certified=False, room_match=True, repeats=9) is Severity.VIOLATION
-    )
+    assert adjust_severity(Severity.VIOLATION, certified=False, room_match=True, repeats=9) is Severity.VIOLATION
 
 
 def test_room_context_parses_certified_list() -> None:

@@ -11,14 +11,10 @@ def _hits(engine, text, context=None, state=None):
 
 
 def test_longest_term_wins_and_matched_is_as_heard(fixture_engine) -> None:
-    assert _hits(fixture_engine, "這個是千足金的手鐲") == [
-        ("precious_metal_claim", "violation", "千足金", "lexicon")
-    ]
+    assert _hits(fixture_engine, "這個是千足金的手鐲") == [("precious_metal_claim", "violation", "千足金", "lexicon")]
 
 
-@pytest.mark.parametrize(
-    "text", ["第一时间发货", "天然气管道", "纯天然的材料", "升职加薪", "这是第一次来直播间"]
-)
+@pytest.mark.parametrize("text", ["第一时间发货", "天然气管道", "纯天然的材料", "升职加薪", "这是第一次来直播间"])
 def test_word_boundaries_and_innocent_phrases(fixture_engine, text) -> None:
     assert _hits(fixture_engine, text) == []
 
@@ -38,9 +34,7 @@ def test_homophones_match_on_pinyin_with_lower_confidence(fixture_engine) -> Non
 def test_pinyin_hit_on_a_real_word_needs_a_claim_nearby(fixture_engine) -> None:
     jewelry = RoomContext(category="jewelry")
     assert _hits(fixture_engine, "好好干能升职", jewelry) == []
-    assert _hits(fixture_engine, "买了绝对升职", jewelry) == [
-        ("collectible_investment", "violation", "升职", "pinyin")
-    ]
+    assert _hits(fixture_engine, "买了绝对升职", jewelry) == [("collectible_investment", "violation", "升职", "pinyin")]
 
 
 def test_needs_context_term_alerts_only_with_support(fixture_engine) -> None:
@@ -58,9 +52,7 @@ def test_negation_suppresses(fixture_engine) -> None:
 
 def test_certified_attribute_lowers_to_info(fixture_engine) -> None:
     context = RoomContext(category="jewelry", certified=["足金"])
-    assert _hits(fixture_engine, "这是足金的", context) == [
-        ("precious_metal_claim", "info", "足金", "lexicon")
-    ]
+    assert _hits(fixture_engine, "这是足金的", context) == [("precious_metal_claim", "info", "足金", "lexicon")]
 
 
 def test_room_category_and_repetition_raise(fixture_engine) -> None:

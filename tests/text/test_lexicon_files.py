@@ -35,8 +35,19 @@ RULE_PREFIX = {
     Category.SUPERSTITION: "SUP",
 }
 ROOM_VOCABULARY = {
-    "jewelry", "gold", "jade", "gems", "collectibles", "antiques", "cosmetics", "beauty",
-    "food", "health", "tea", "supplements", "general",
+    "jewelry",
+    "gold",
+    "jade",
+    "gems",
+    "collectibles",
+    "antiques",
+    "cosmetics",
+    "beauty",
+    "food",
+    "health",
+    "tea",
+    "supplements",
+    "general",
 }
 MIN_ENTRIES_TOTAL = 300
 MIN_ENTRIES_PER_CATEGORY = 20

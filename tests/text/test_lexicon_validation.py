@@ -33,9 +33,7 @@ def test_bad_severity_names_file_entry_and_field(lexicon_dir: Path) -> None:
         "severity: violation, rule_id: MED-002",
         "severity: severe, rule_id: MED-002",
     )
-    with pytest.raises(
-        LexiconError, match=r"medical_claim\.yaml: entry 1 \(包治百病\): severity: Input should be"
-    ):
+    with pytest.raises(LexiconError, match=r"medical_claim\.yaml: entry 1 \(包治百病\): severity: Input should be"):
         load_lexicons(lexicon_dir)
 
 
