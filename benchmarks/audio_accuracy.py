@@ -40,6 +40,7 @@ from monitor.alerts import Alert  # noqa: E402
 from monitor.asr.scan_audio import scan_file  # noqa: E402
 from monitor.asr.transcriber import Transcript, load_transcriber  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
+from monitor.errors import AudioDecodeError  # noqa: E402
 from monitor.pipeline import ComplianceSession, load_detectors  # noqa: E402
 from monitor.room import RoomContext, Utterance  # noqa: E402
 from monitor.text.lexicon import load_lexicons  # noqa: E402
@@ -125,6 +126,7 @@ def main() -> int:
     audio_s: dict[str, float] = defaultdict(float)
     work_s: dict[str, float] = defaultdict(float)
     cpu_s: dict[str, float] = defaultdict(float)
+    unreadable = 0
 
     for row in rows:
         variant = row["variant"]
@@ -136,8 +138,13 @@ def main() -> int:
             room = room_of_category.get(first) if first else None
             context = RoomContext(category=room or room_rng.choice(all_rooms))
         t0, c0 = time.perf_counter(), time.process_time()
-        scan_file(SAMPLES / row["file"], detectors=detectors, transcriber=transcriber,
-                  emit=alerts.append, on_transcript=heard.append, context=context)
+        try:
+            scan_file(SAMPLES / row["file"], detectors=detectors, transcriber=transcriber,
+                      emit=alerts.append, on_transcript=heard.append, context=context)
+        except AudioDecodeError as exc:
+            print(f"  unreadable: {exc}")
+            unreadable += 1
+            continue
         work_s[variant] += time.perf_counter() - t0
         cpu_s[variant] += time.process_time() - c0
         audio_s[variant] += float(row["duration"])
@@ -207,6 +214,7 @@ def main() -> int:
     summary["rtf"] = round(sum(work_s.values()) / total_audio, 3) if total_audio else None
     summary["cpu_s_per_audio_s"] = round(sum(cpu_s.values()) / total_audio, 3) if total_audio else None
     summary["rooms"] = args.rooms
+    summary["unreadable_clips"] = unreadable
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 
