@@ -5,7 +5,7 @@
     .venv/bin/python scripts/train_classifier.py --out /tmp/m   # elsewhere (tests use this)
 
 Method (see docs/CLASSIFIER.md): one binary logistic regression per TAXONOMY.md
-category (one-vs-rest, liblinear, fixed seed) over the hashed character n-gram and
+category (one-vs-rest, L-BFGS, no randomness) over the hashed character n-gram and
 jieba word features of :mod:`monitor.classifier.features`; Platt scaling per category
 fitted on the held-out hand-written dev set; per-category thresholds chosen on the
 calibrated dev scores for precision (above every dev item that lacks the category).
@@ -24,8 +24,8 @@ import os
 import sys
 from pathlib import Path
 
-# Single-threaded BLAS: summation order, hence the weights' bytes, must not depend on
-# the machine's core count.
+# Single-threaded BLAS when run as a script (train() also limits it when imported):
+# summation order, hence the weights' bytes, must not depend on the core count.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -35,6 +35,7 @@ import scipy.sparse as sp  # noqa: E402
 import sklearn  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -45,13 +46,14 @@ from monitor.classifier.features import Featurizer, FeaturizerConfig  # noqa: E4
 from monitor.taxonomy import CATEGORIES  # noqa: E402
 from monitor.text.normalize import normalize  # noqa: E402
 
-SEED = 1123
+MAX_ITER = 3000
 C_REGULARIZATION = 50.0
 NEGATIVE_WEIGHT = 1.0
 POSITIVE_WEIGHT = 3.0
 OPSET = 17
 IR_VERSION = 8
 MODEL_NAME = "claim_classifier"
+REFERENCE_EVERY = 15
 
 
 def _matrix(featurizer: Featurizer, texts: list[str]) -> sp.csr_matrix:
@@ -138,7 +140,16 @@ def data_hash(samples_dir: Path) -> str:
 
 
 def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
-    """Train, calibrate, export; write ``claim_classifier.{onnx,json}`` into ``out_dir``."""
+    """Train, calibrate, export; write ``claim_classifier.{onnx,json}`` into ``out_dir``.
+
+    BLAS runs on one thread throughout: a threaded dot product sums in a different
+    order, which changes the last bits of the weights (and the file's bytes).
+    """
+    with threadpool_limits(limits=1):
+        return _train(samples_dir, out_dir)
+
+
+def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
     train_set = load_train(samples_dir / "train.jsonl")
     dev = load_dev(samples_dir / "dev")
     check_disjoint([t.text for t in train_set], dev)
@@ -156,12 +167,14 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
     platt_a = np.zeros(n_classes)
     platt_b = np.zeros(n_classes)
     thresholds: dict[str, float] = {}
+    reference_texts = [d.text for d in dev[::REFERENCE_EVERY]]
+    x_reference = _matrix(featurizer, reference_texts)
+    reference = np.zeros((len(reference_texts), n_classes))
     for k, category in enumerate(CATEGORIES):
         target = y_train[:, k]
         sample_weight = np.where(target, POSITIVE_WEIGHT, NEGATIVE_WEIGHT)
-        model = LogisticRegression(
-            C=C_REGULARIZATION, solver="liblinear", max_iter=2000, tol=1e-6, random_state=SEED
-        )
+        # lbfgs: no random state at all (liblinear's coordinate order is random).
+        model = LogisticRegression(C=C_REGULARIZATION, solver="lbfgs", max_iter=MAX_ITER, tol=1e-8)
         model.fit(x_train, target, sample_weight=sample_weight)
         # Round-trip through float32 so the reference scores are those of the exported weights.
         weights[:, k] = model.coef_[0].astype(np.float32)
@@ -169,6 +182,9 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
         dev_logits = np.asarray(x_dev @ weights[:, k]).ravel() + bias[k]
         platt_a[k], platt_b[k] = fit_platt(dev_logits, y_dev[:, k])
         dev_probabilities = sigmoid(platt_a[k] * dev_logits + platt_b[k])
+        # Reference scores of the training-time (float64 scikit-learn) model, which the
+        # exported float32 ONNX graph must reproduce (tests/classifier).
+        reference[:, k] = sigmoid(platt_a[k] * model.decision_function(x_reference) + platt_b[k])
         thresholds[category] = choose_threshold(dev_probabilities, y_dev[:, k], ~y_dev.any(axis=1))
 
     onnx_bytes = build_onnx(weights, bias, platt_a, platt_b)
@@ -185,10 +201,9 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
         },
         "featurizer": config.to_dict(),
         "training": {
-            "seed": SEED,
             "C": C_REGULARIZATION,
             "positive_weight": POSITIVE_WEIGHT,
-            "solver": "liblinear",
+            "solver": "lbfgs",
             "train_examples": len(train_set),
             "dev_examples": len(dev),
             "data_sha256": data_hash(samples_dir),
@@ -197,6 +212,10 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
                 "numpy": np.__version__,
                 "onnx": onnx.__version__,
             },
+        },
+        "reference_scores": {
+            "texts": reference_texts,
+            "probabilities": [[round(float(v), 9) for v in row] for row in reference],
         },
         "onnx_file": f"{MODEL_NAME}.onnx",
         "onnx_sha256": onnx_sha,

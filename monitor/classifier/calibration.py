@@ -26,25 +26,46 @@ def sigmoid(x: FloatArray) -> FloatArray:
     return np.exp(-np.logaddexp(0.0, -x))
 
 
-def fit_platt(logits: FloatArray, positive: BoolArray, iterations: int = 100) -> tuple[float, float]:
-    """Platt scaling: ``(a, b)`` of ``p = sigmoid(a * z + b)`` by Newton's method.
+def _platt_loss(a: float, b: float, z: FloatArray, target: FloatArray) -> float:
+    f = a * z + b
+    return float(np.sum(target * np.logaddexp(0.0, -f) + (1.0 - target) * np.logaddexp(0.0, f)))
 
-    Uses Platt's (1999) smoothed targets ``(n+ + 1) / (n+ + 2)`` and ``1 / (n- + 2)``,
-    which keep the fit finite when the scores separate the classes.
+
+def fit_platt(logits: FloatArray, positive: BoolArray, iterations: int = 100) -> tuple[float, float]:
+    """Platt scaling: ``(a, b)`` of ``p = sigmoid(a * z + b)``.
+
+    Newton's method with backtracking line search (Lin, Lin and Weng 2007) on Platt's
+    (1999) smoothed targets ``(n+ + 1) / (n+ + 2)`` and ``1 / (n- + 2)``, which keep
+    the optimum finite when the scores separate the classes. Sums are plain numpy
+    reductions (no BLAS), so the result does not depend on the thread count.
     """
     z = np.asarray(logits, dtype=np.float64)
     n_pos = int(positive.sum())
     n_neg = len(z) - n_pos
     target = np.where(positive, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    a, b = 1.0, 0.0
-    design = np.stack([z, np.ones_like(z)], axis=1)
+    a, b = 0.0, float(np.log((n_neg + 1.0) / (n_pos + 1.0))) * -1.0
+    loss = _platt_loss(a, b, z, target)
     for _ in range(iterations):
         p = sigmoid(a * z + b)
-        gradient = design.T @ (p - target)
-        hessian = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        a, b = a - float(step[0]), b - float(step[1])
-        if float(np.abs(step).max()) < 1e-12:
+        residual = p - target
+        g_a, g_b = float(np.sum(residual * z)), float(np.sum(residual))
+        weight = p * (1.0 - p)
+        h_aa = float(np.sum(weight * z * z)) + 1e-12
+        h_ab = float(np.sum(weight * z))
+        h_bb = float(np.sum(weight)) + 1e-12
+        det = h_aa * h_bb - h_ab * h_ab
+        d_a = -(h_bb * g_a - h_ab * g_b) / det
+        d_b = -(-h_ab * g_a + h_aa * g_b) / det
+        step = 1.0
+        while step >= 1e-10:
+            candidate = _platt_loss(a + step * d_a, b + step * d_b, z, target)
+            if candidate < loss + 1e-4 * step * (g_a * d_a + g_b * d_b):
+                break
+            step /= 2.0
+        else:
+            break
+        a, b, loss = a + step * d_a, b + step * d_b, candidate
+        if abs(g_a) < 1e-9 and abs(g_b) < 1e-9:
             break
     return a, b
 

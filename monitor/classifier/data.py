@@ -65,7 +65,7 @@ def load_train(path: Path) -> list[Example]:
 def load_dev(directory: Path) -> list[Example]:
     """The hand-written dev examples: every ``<category>.txt`` then ``negatives.txt``."""
     examples: list[Example] = []
-    files = [(directory / f"{category}.txt", category) for category in CATEGORIES]
+    files: list[tuple[Path, str | None]] = [(directory / f"{c}.txt", c) for c in CATEGORIES]
     files.append((directory / NEGATIVES_FILE, None))
     for path, category in files:
         try:

@@ -22,7 +22,10 @@ frequencies (``1 + ln tf``), L2-normalized. The output is a sparse vector as sor
 unique ``int64`` indices and ``float32`` values, the ONNX model's input.
 
 A private jieba tokenizer with the stock dictionary is used, so words other parts of
-the process add to jieba (lexicon terms) never change the classifier's features.
+the process add to jieba (lexicon terms) never change the classifier's features; its
+HMM is off because jieba's HMM keeps process-global state (``jieba.del_word`` adds
+force-split words for every tokenizer), which would make features depend on what
+other modules did.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class Featurizer:
                     features.append(f"c{start_text[i : i + n]}")
         if self.config.words:
             with self._lock:
-                tokens = list(self._tokenizer.cut(normalized, HMM=True))
+                tokens = list(self._tokenizer.cut(normalized, HMM=False))
             words = [w for w in tokens if w.strip() and w != ","]
             features.extend(f"w{w}" for w in words)
             if self.config.negation_scope:
