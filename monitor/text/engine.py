@@ -14,7 +14,7 @@ The engine is shared and read-only; per-room state (repetition counts) lives in 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +40,20 @@ BOUNDARY_CONTEXT_CHARS = 8
 only as homophones, need support from context."""
 
 
+TOPIC_MEMORY_UTTERANCES = 8
+"""Topics (room categories inferred from product words) are remembered this many utterances."""
+
+
 @dataclass
 class RoomState:
-    """Per-room detection state: how often each rule has fired in this session."""
+    """Per-room detection state: rules fired so far, topics of the recent utterances."""
 
     fired: Counter[str] = field(default_factory=Counter)
+    recent_topics: deque[frozenset[str]] = field(default_factory=lambda: deque(maxlen=TOPIC_MEMORY_UTTERANCES))
+
+    def topics(self) -> frozenset[str]:
+        """Room categories the recent utterances were about."""
+        return frozenset().union(*self.recent_topics)
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,16 @@ class TextEngine:
         # Innocent phrases are found on pinyin keys, so a misheard one (增值府务) still excuses.
         self._innocent = ahocorasick_rs.AhoCorasick(innocent_keys) if innocent else None
         innocent_phrases = [normalize_text(p) for rule in lexicon for p in rule.entry.innocent]
-        self.segmenter = WordSegmenter([*self._surfaces, *innocent_phrases])
+        self.segmenter = WordSegmenter(
+            [*self._surfaces, *innocent_phrases], [normalize_text(w) for w in lexicon.common_words]
+        )
+        topic_rooms: dict[str, set[str]] = {}
+        for room, words in lexicon.topics.items():
+            for word in words:
+                topic_rooms.setdefault(normalize_text(word), set()).add(room)
+        self._topic_words = list(topic_rooms)
+        self._topic_rooms = [frozenset(topic_rooms[w]) for w in self._topic_words]
+        self._topics = ahocorasick_rs.AhoCorasick(self._topic_words) if topic_rooms else None
 
     @classmethod
     def load(cls, lexicon_dir: Path) -> TextEngine:
@@ -124,6 +142,13 @@ class TextEngine:
                 if heard != form and heard not in self._surface_set:
                     found.append(_Candidate(rule, start, end, Source.PINYIN))
         return found
+
+    def topics_of(self, text: str) -> frozenset[str]:
+        """Room categories whose topic words occur in normalized ``text``."""
+        if self._topics is None:
+            return frozenset()
+        matches = self._topics.find_matches_as_indexes(text, overlapping=True)
+        return frozenset().union(*(self._topic_rooms[index] for index, _, _ in matches))
 
     def _innocent_spans(self, key: str) -> list[tuple[int, int, frozenset[str]]]:
         if self._innocent is None:
@@ -166,6 +191,8 @@ class TextEngine:
         text = normalized.text
         if not text:
             return []
+        state.recent_topics.append(self.topics_of(text))
+        topics = state.topics()
         key = pinyin_key(text)
         innocent = self._innocent_spans(key)
         boundary_cache: dict[tuple[int, int], set[int]] = {}
@@ -186,13 +213,17 @@ class TextEngine:
             if rule.rule_id in seen_rules:
                 continue
             room_match = context.category is not None and context.category in rule.rooms
+            # An undeclared room's goods, inferred from its words, support a misheard term
+            # (a pinyin hit) but never raise severity.
+            inferred = context.category is None and not topics.isdisjoint(rule.rooms)
+            about_goods = room_match or (inferred and cand.source is Source.PINYIN)
             claim_nearby = ctx.has_claim_cue(text, cand.start, cand.end) or any(
                 (s, e) != (cand.start, cand.end)
                 and s - ctx.CUE_WINDOW_CHARS <= cand.end
                 and cand.start <= e + ctx.CUE_WINDOW_CHARS
                 for s, e in exact_spans
             )
-            confidence = self._confidence(cand, text, room_match, claim_nearby)
+            confidence = self._confidence(cand, text, about_goods, claim_nearby)
             if confidence is None:
                 continue
             seen_rules.add(rule.rule_id)

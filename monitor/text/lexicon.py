@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -39,6 +39,8 @@ from monitor.errors import LexiconError
 from monitor.taxonomy import Category, Severity
 
 RULE_ID_PATTERN = r"^[A-Z]{2,4}-\d{3}$"
+TOPICS_FILE = "_topics.yaml"
+COMMON_WORDS_FILE = "_common_words.yaml"
 
 
 class LexiconEntry(BaseModel):
@@ -70,6 +72,22 @@ class LexiconEntry(BaseModel):
     def surfaces(self) -> tuple[str, ...]:
         """The term followed by its variants (as written in the file)."""
         return (self.term, *self.variants)
+
+
+class TopicsFile(BaseModel):
+    """``_topics.yaml``: words that tell what goods are talked about, by room category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topics: dict[str, tuple[str, ...]]
+
+
+class CommonWordsFile(BaseModel):
+    """``_common_words.yaml``: everyday words the word segmenter's dictionary lacks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    words: tuple[str, ...]
 
 
 class LexiconFile(BaseModel):
@@ -112,6 +130,10 @@ class Lexicon:
     """The file-level regulation of each category (for alerts not tied to one entry)."""
     rooms: dict[Category, tuple[str, ...]]
     """Room categories in which each risk category weighs more."""
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Topic words per room category (``_topics.yaml``), to infer an undeclared room's goods."""
+    common_words: tuple[str, ...] = ()
+    """Everyday words the segmenter's dictionary lacks (``_common_words.yaml``)."""
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -140,8 +162,7 @@ def _describe_error(exc: ValidationError, data: object) -> str:
     return "; ".join(problems)
 
 
-def load_lexicon_file(path: Path) -> LexiconFile:
-    """Parse and validate one lexicon file; :class:`LexiconError` names file, entry and reason."""
+def _read_yaml(path: Path) -> object:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -150,8 +171,26 @@ def load_lexicon_file(path: Path) -> LexiconFile:
         raise LexiconError(f"{path}: not valid YAML: {exc}") from exc
     except OSError as exc:
         raise LexiconError(f"{path}: cannot read: {exc.strerror}") from exc
+    return data
+
+
+def load_lexicon_file(path: Path) -> LexiconFile:
+    """Parse and validate one lexicon file; :class:`LexiconError` names file, entry and reason."""
+    data = _read_yaml(path)
     try:
         return LexiconFile.model_validate(data)
+    except ValidationError as exc:
+        raise LexiconError(f"{path}: {_describe_error(exc, data)}") from exc
+
+
+_Auxiliary = TypeVar("_Auxiliary", TopicsFile, CommonWordsFile)
+
+
+def load_auxiliary_file(path: Path, model: type[_Auxiliary]) -> _Auxiliary:
+    """Parse and validate an auxiliary file (``_topics.yaml``, ``_common_words.yaml``)."""
+    data = _read_yaml(path)
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         raise LexiconError(f"{path}: {_describe_error(exc, data)}") from exc
 
@@ -163,7 +202,7 @@ def load_lexicons(directory: Path) -> Lexicon:
     rule ids unique, no surface form listed twice within a category.
     """
     paths = sorted(directory.glob("*.yaml"))
-    if not paths:
+    if not [p for p in paths if not p.name.startswith("_")]:
         raise LexiconError(f"{directory}: no lexicon files (*.yaml) found")
     digest = hashlib.sha256()
     rules: list[Rule] = []
@@ -171,8 +210,18 @@ def load_lexicons(directory: Path) -> Lexicon:
     seen_rule_ids: dict[str, Path] = {}
     regulations: dict[Category, str] = {}
     rooms: dict[Category, tuple[str, ...]] = {}
+    topics: dict[str, tuple[str, ...]] = {}
+    common_words: tuple[str, ...] = ()
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if path.name == TOPICS_FILE:
+            topics = load_auxiliary_file(path, TopicsFile).topics
+            continue
+        if path.name == COMMON_WORDS_FILE:
+            common_words = load_auxiliary_file(path, CommonWordsFile).words
+            continue
+        if path.name.startswith("_"):
+            raise LexiconError(f"{path}: unknown auxiliary file (known: {TOPICS_FILE}, {COMMON_WORDS_FILE})")
         lexicon_file = load_lexicon_file(path)
         if lexicon_file.category in seen_categories:
             raise LexiconError(
@@ -213,4 +262,6 @@ def load_lexicons(directory: Path) -> Lexicon:
         version="lex-" + digest.hexdigest()[:12],
         regulations=regulations,
         rooms=rooms,
+        topics=topics,
+        common_words=common_words,
     )

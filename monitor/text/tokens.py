@@ -19,11 +19,15 @@ jieba.setLogLevel(logging.WARNING)
 class WordSegmenter:
     """A private jieba tokenizer (the global one is left untouched for other users)."""
 
-    def __init__(self, lexicon_words: Iterable[str]) -> None:
+    def __init__(self, lexicon_words: Iterable[str], common_words: Iterable[str] = ()) -> None:
+        """``lexicon_words`` are our terms; ``common_words`` are everyday words the
+        dictionary lacks (主播, 链接): both become segmentable, only the latter count
+        as :meth:`is_dictionary_word`."""
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()
-        self._lexicon_words = frozenset(lexicon_words)
-        for word in self._lexicon_words:
+        self._lexicon_words = frozenset(lexicon_words) - frozenset(common_words)
+        self._common_words = frozenset(common_words)
+        for word in self._lexicon_words | self._common_words:
             # freq=None lets jieba pick a frequency that makes the word segmentable as
             # a whole without overriding longer dictionary words that contain it.
             self._tokenizer.add_word(word)
@@ -48,6 +52,8 @@ class WordSegmenter:
 
     def is_dictionary_word(self, word: str, min_freq: int = 3) -> bool:
         """True for a word jieba's own dictionary knows (not one we added from the lexicon)."""
+        if word in self._common_words:
+            return True
         if word in self._lexicon_words:
             return False
         return self._tokenizer.FREQ.get(word, 0) >= min_freq

@@ -98,3 +98,18 @@ def test_surfaces_with_digits_are_not_matched_by_sound(fixture_engine) -> None:
     assert _sounds_like_a_word("千足金")
     assert not _sounds_like_a_word("999金")
     assert not _sounds_like_a_word("金")
+
+
+def test_topic_words_support_a_misheard_short_term_in_an_undeclared_room(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    # 足经 is heard for 足金: alone it is too weak, beside 手镯 it is a jewelry claim.
+    assert [a.category for a in engine.analyze("这个是足经的")] == []
+    assert [a.category for a in engine.analyze("这个是足经的手镯")] == ["precious_metal_claim"]
+    # The topic is remembered for the next utterances of the same room.
+    state = RoomState()
+    engine.analyze("今天给大家上一款手镯", None, state)
+    assert [a.source for a in engine.analyze("这个是足经的", None, state)] == ["pinyin"]
+    # Everyday live-commerce words are real words, not mishearings (主播 sounds like 足铂).
+    assert engine.analyze("主播手上这个是十七号圈口的戒指") == []
