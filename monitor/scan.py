@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.files:
         from monitor.asr.scan_audio import scan_files
 
-        return scan_files(list(args.files), settings=settings, emit=emit)
+        return scan_files(list(args.files), settings=settings, emit=emit, room_category=args.room_category)
     session = ComplianceSession(load_detectors(settings), context=RoomContext(category=args.room_category))
     errors = scan_text_lines(sys.stdin.buffer, session, emit)
     for message in errors:

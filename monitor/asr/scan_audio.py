@@ -47,7 +47,7 @@ def scan_file(
     decoded before a mid-file failure have been emitted by then.
     """
     context = context or RoomContext()
-    session = ComplianceSession(detectors, context=context)
+    session = ComplianceSession(detectors, context=context, asr_version=transcriber.model_version)
     segmenter = StreamingSegmenter()
     emitted = 0
 
@@ -61,8 +61,6 @@ def scan_file(
                 on_transcript(transcript)
             for alert in session.feed(Utterance(transcript.text, transcript.start, transcript.end)):
                 alert.file = str(path)
-                if alert.model_version is None:
-                    alert.model_version = transcriber.model_version
                 emit(alert)
                 emitted += 1
 
