@@ -27,6 +27,9 @@ class TokenGrant(BaseModel):
 
     role: Literal["ingest", "anchor", "moderator", "admin"]
     rooms: list[str] | None = None
+    name: str | None = Field(
+        default=None, max_length=128, description="Who holds the token (recorded with moderators' decisions)."
+    )
 
 
 class Settings(BaseSettings):
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
     ping_interval_s: float = Field(default=20.0, gt=0)  # keepalive ping interval
     ping_timeout_s: float = Field(default=20.0, gt=0)  # missing pong after this closes the socket
     drain_timeout_s: float = Field(default=120.0, gt=0)  # longest SIGTERM drain before exiting anyway
+    # Moderator console (`/console`, docs/CONSOLE.md)
+    console_session_ttl_s: float = Field(default=12 * 3600.0, gt=0)  # sign-in cookie lifetime
+    console_cookie_secure: bool = False  # add `Secure` to the cookie (set it when served over https)
 
 
 def load_settings(**overrides: Any) -> Settings:

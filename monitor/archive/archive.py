@@ -10,6 +10,9 @@ Call it like this (the live server does, from worker threads)::
                            started_at=..., ended_at=...)
     archive.close()
 
+A moderator's decision on an alert (``record_decision``) is a log record too, so it
+is covered by the same signed checkpoints and checked by ``verify``.
+
 One commit (one ``record_*``, ``hold``, ``release`` or ``purge``) is:
 stored parts written (temp, fsync, rename, fsync dir) -> leaf appended to
 ``log/records.log`` and fsynced -> a checkpoint over the new tree signed and
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -55,6 +59,7 @@ from monitor.archive.records import (
     add_years,
     canonical_json,
     check_retention_years,
+    decision_leaf,
     encode_flac,
     evidence_id_of,
     iso_utc,
@@ -439,6 +444,62 @@ class EvidenceArchive:
                 "reason": reason,
             }
             self._commit([canonical_json(leaf)], [])
+
+    def record_decision(
+        self,
+        evidence_id: str,
+        *,
+        decision: str,
+        by: str,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Durably append a moderator's decision on one alert record; returns the decision leaf.
+
+        ``decision`` is one of :data:`~monitor.archive.records.DECISIONS` (``confirm``: a
+        violation; ``dismiss``: a false alert, ``reason`` required; ``inspect``: the goods go
+        to inspection, only for purity and gem claims); ``by`` names the moderator. A later
+        decision on the same record supersedes the earlier one (both stay in the log).
+        The leaf's ``decision_id`` is the first 32 hex digits of SHA-256 over its bytes.
+        Raises ArchiveError for an unknown or purged record or an invalid decision, and
+        ArchiveWriteError when it could not be stored.
+        """
+        with self._lock:
+            record = self._require(evidence_id)
+            leaf = decision_leaf(record, decision=decision, by=by, reason=reason, at=iso_utc(self._clock()))
+            line = canonical_json(leaf)
+            self._commit([line], [])
+            return {**leaf, "decision_id": evidence_id_of(line)}
+
+    def decisions(self, evidence_id: str) -> list[dict[str, Any]]:
+        """Every decision on one record, oldest first (the last one is in force)."""
+        with self._lock:
+            return self.index.decisions(evidence_id)
+
+    def anchor_record(self, *, bucket: str = "day", since: str | None = None) -> list[dict[str, Any]]:
+        """Alerts and decisions in force per anchor and ``day``/``hour`` bucket (see EvidenceIndex)."""
+        with self._lock:
+            return self.index.anchor_record(bucket=bucket, since=since)
+
+    def labeled_decisions(self) -> list[dict[str, Any]]:
+        """Confirmed and dismissed alerts as labeled examples (monitor.archive.decisions)."""
+        from monitor.archive.decisions import labeled_decisions
+
+        with self._lock:
+            return list(labeled_decisions(self.index, self.layout.blob_dir))
+
+    def proof_status(self, evidence_id: str) -> dict[str, Any]:
+        """Whether a record is committed: its leaf index, record hash and inclusion in the signed tree.
+
+        Re-reads the log up to the latest checkpoint and checks the record's RFC 6962
+        inclusion proof against the checkpoint's root and the checkpoint's signature
+        (cost: linear in the log's size). Raises ArchiveError for an unknown id.
+        """
+        from monitor.archive.export import build_proof
+
+        with self._lock:
+            self._require(evidence_id)
+        record, proof, _ = build_proof(self.layout.root, evidence_id)
+        return {**proof, "record": json.loads(record)}
 
     def purge(self, *, now: datetime | None = None, evidence_ids: list[str] | None = None) -> PurgeResult:
         """Delete the stored content of records past ``retain_until`` and not on hold.

@@ -1,4 +1,4 @@
-"""``monitor archive verify|export|purge|hold|list`` (PROTOCOL.md, "Command line").
+"""``monitor archive verify|export|purge|hold|decisions export|list`` (PROTOCOL.md, "Command line").
 
 Every sub-command takes ``--data-dir D`` (default: ``MONITOR_DATA_DIR``).
 ``verify`` and ``export`` only read, so they run next to a live server;
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.archive.archive import EvidenceArchive
+from monitor.archive.decisions import export_decisions
 from monitor.archive.export import export_evidence
 from monitor.archive.index import EvidenceIndex
 from monitor.archive.layout import ArchiveLayout
@@ -29,7 +30,7 @@ MAX_PROBLEMS_SHOWN = 20
 
 def register(subparsers: Any) -> None:
     """Add the ``archive`` command and its sub-commands to the ``monitor`` parser."""
-    archive = subparsers.add_parser("archive", help="evidence archive: verify, export, purge, hold, list")
+    archive = subparsers.add_parser("archive", help="evidence archive: verify, export, purge, hold, decisions, list")
     commands = archive.add_subparsers(dest="archive_command", required=True)
 
     verify = commands.add_parser("verify", help="check the hash chain, every signature and every stored file")
@@ -56,6 +57,15 @@ def register(subparsers: Any) -> None:
     hold.add_argument("--reason", help="case number or note stored in the log")
     _data_dir(hold)
     hold.set_defaults(run=_run_hold)
+
+    decisions = commands.add_parser("decisions", help="moderators' decisions: export as labeled JSONL")
+    decision_commands = decisions.add_subparsers(dest="decisions_command", required=True)
+    decisions_export = decision_commands.add_parser(
+        "export", help="confirmed and dismissed alerts as labeled JSONL (training data)"
+    )
+    decisions_export.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+    _data_dir(decisions_export)
+    decisions_export.set_defaults(run=_run_decisions_export)
 
     listing = commands.add_parser("list", help="look records up by room, anchor, category and time")
     _data_dir(listing)
@@ -89,7 +99,8 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     summary = (
         f"{report.records} records ({report.alerts} alerts, {report.sessions} sessions, "
-        f"{report.purged} purged, {report.held} held), {report.checkpoints} checkpoints, "
+        f"{report.decisions} decisions, {report.purged} purged, {report.held} held), "
+        f"{report.checkpoints} checkpoints, "
         f"{report.files_checked} files / {report.bytes_hashed / 1e6:.1f} MB hashed in {report.seconds:.2f} s"
     )
     if report.ok:
@@ -130,6 +141,14 @@ def _run_hold(args: argparse.Namespace) -> int:
     with EvidenceArchive.open(data_dir, retention_years=years) as archive:
         archive.hold(args.evidence_id, reason=args.reason, release=args.release)
     print(f"{'released the hold on' if args.release else 'placed a legal hold on'} {args.evidence_id}")
+    return 0
+
+
+def _run_decisions_export(args: argparse.Namespace) -> int:
+    data_dir, _ = _resolve(args)
+    counts = export_decisions(data_dir, args.out)
+    print(f"wrote {sum(counts.values())} labeled alert(s) to {args.out}: "
+          + ", ".join(f"{n} {label}" for label, n in counts.items()))
     return 0
 
 

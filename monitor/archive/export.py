@@ -32,12 +32,14 @@ from monitor.errors import ArchiveError, ArchiveIntegrityError
 PROOF_FORMAT = "monitor-archive-proof/v1"
 
 
-def export_evidence(data_dir: Path, evidence_id: str, out_dir: Path) -> dict[str, Any]:
-    """Write the export of ``evidence_id`` into ``out_dir`` (created); returns ``proof.json``'s content.
+def build_proof(data_dir: Path, evidence_id: str) -> tuple[bytes, dict[str, Any], Checkpoint]:
+    """The record bytes of ``evidence_id``, its proof, and the latest signed checkpoint.
 
-    Raises ArchiveError if the id is unknown, and ArchiveIntegrityError if the log
-    does not match its latest checkpoint or a stored part does not match its hash
-    (an export never vouches for altered evidence).
+    The proof dict holds ``leaf_index``, ``tree_size``, ``record_sha256``, ``leaf_hash``,
+    ``inclusion_proof``, the ``checkpoint`` (its signature checked), ``public_key_id``
+    and ``purged`` (None, or when the content was purged). Reads only; runs next to a
+    live writer. Raises ArchiveError for an unknown id and ArchiveIntegrityError when
+    the log does not match its signed checkpoint.
     """
     layout = ArchiveLayout(Path(data_dir))
     public_key = load_public_key(layout.public_key)
@@ -68,8 +70,34 @@ def export_evidence(data_dir: Path, evidence_id: str, out_dir: Path) -> dict[str
         raise ArchiveIntegrityError(
             f"{layout.records_log} does not match the latest signed checkpoint; run 'monitor archive verify'"
         )
+    proof = {
+        "format": PROOF_FORMAT,
+        "evidence_id": evidence_id,
+        "kind": json.loads(record)["kind"],
+        "leaf_index": seq,
+        "tree_size": checkpoint.size,
+        "record_sha256": hashlib.sha256(record).hexdigest(),
+        "leaf_hash": leaves[seq].hex(),
+        "inclusion_proof": [node.hex() for node in path],
+        "checkpoint": checkpoint.to_json(),
+        "checkpoint_text": checkpoint.message().decode("utf-8"),
+        "public_key_id": key_id(public_key),
+        "purged": _purge_of(lines[seq + 1 :], evidence_id),
+    }
+    return record, proof, checkpoint
+
+
+def export_evidence(data_dir: Path, evidence_id: str, out_dir: Path) -> dict[str, Any]:
+    """Write the export of ``evidence_id`` into ``out_dir`` (created); returns ``proof.json``'s content.
+
+    Raises ArchiveError if the id is unknown, and ArchiveIntegrityError if the log
+    does not match its latest checkpoint or a stored part does not match its hash
+    (an export never vouches for altered evidence).
+    """
+    layout = ArchiveLayout(Path(data_dir))
+    record, built, checkpoint = build_proof(data_dir, evidence_id)
     leaf = json.loads(record)
-    purge = _purge_of(lines[seq + 1 :], evidence_id)
+    purge = built.pop("purged")
     names = EXPORT_NAMES if leaf["kind"] == "alert" else SESSION_EXPORT_NAMES
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,21 +112,7 @@ def export_evidence(data_dir: Path, evidence_id: str, out_dir: Path) -> dict[str
             if hashlib.sha256(data).hexdigest() != info["sha256"]:
                 raise ArchiveIntegrityError(f"evidence {evidence_id}: {role} was altered ({blob_path})")
             files[names.get(role, role)] = data
-    proof = {
-        "format": PROOF_FORMAT,
-        "evidence_id": evidence_id,
-        "kind": leaf["kind"],
-        "leaf_index": seq,
-        "tree_size": checkpoint.size,
-        "record_sha256": hashlib.sha256(record).hexdigest(),
-        "leaf_hash": leaves[seq].hex(),
-        "inclusion_proof": [node.hex() for node in path],
-        "checkpoint": checkpoint.to_json(),
-        "checkpoint_text": checkpoint.message().decode("utf-8"),
-        "public_key_id": key_id(public_key),
-        "files": _file_roles(leaf, names, purge is None),
-        "purged": purge,
-    }
+    proof = {**built, "files": _file_roles(leaf, names, purge is None), "purged": purge}
     files["proof.json"] = json.dumps(proof, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     files["checkpoint.txt"] = checkpoint.message()
     files["checkpoint.sig"] = checkpoint.signature

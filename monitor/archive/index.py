@@ -54,6 +54,16 @@ CREATE INDEX IF NOT EXISTS evidence_category ON evidence (category, event_time);
 CREATE INDEX IF NOT EXISTS evidence_time ON evidence (event_time);
 CREATE INDEX IF NOT EXISTS evidence_retention ON evidence (purged_at, retain_until);
 CREATE INDEX IF NOT EXISTS parts_sha ON parts (sha256);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY,
+    evidence_id TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT,
+    decided_by TEXT NOT NULL,
+    decided_at TEXT NOT NULL,
+    leaf TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_evidence ON decisions (evidence_id, seq);
 """
 
 
@@ -162,6 +172,13 @@ class EvidenceIndex:
                 "UPDATE evidence SET held = ? WHERE evidence_id = ?",
                 (1 if kind == "hold" else 0, leaf["evidence_id"]),
             )
+        elif kind == "decision":
+            db.execute(
+                "INSERT OR REPLACE INTO decisions (seq, evidence_id, decision, reason, decided_by, decided_at, "
+                "leaf) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, leaf["evidence_id"], leaf["decision"], leaf.get("reason"), leaf["by"], leaf["at"],
+                 json.dumps(leaf, ensure_ascii=False)),
+            )
         elif kind == "purge":
             db.executemany(
                 "UPDATE evidence SET purged_at = ? WHERE evidence_id = ?",
@@ -174,7 +191,7 @@ class EvidenceIndex:
         """Forget every row (before a rebuild from the log)."""
         try:
             self._db.executescript(
-                "BEGIN; DELETE FROM evidence; DELETE FROM parts; DELETE FROM meta; COMMIT;"
+                "BEGIN; DELETE FROM evidence; DELETE FROM parts; DELETE FROM decisions; DELETE FROM meta; COMMIT;"
             )
         except sqlite3.Error as exc:
             raise ArchiveWriteError(f"cannot reset the archive index {self.path}: {exc}") from exc
@@ -259,6 +276,52 @@ class EvidenceIndex:
             (sha256,),
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+
+    def decisions(self, evidence_id: str) -> list[dict[str, Any]]:
+        """Every decision leaf on one record, oldest first, each with its log ``seq``."""
+        rows = self._db.execute(
+            "SELECT seq, leaf FROM decisions WHERE evidence_id = ? ORDER BY seq", (evidence_id,)
+        ).fetchall()
+        return [{**json.loads(leaf), "seq": seq} for seq, leaf in rows]
+
+    def latest_decisions(self, decisions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The decision in force on each decided record (the last one), oldest first.
+
+        ``decisions`` keeps only records whose decision in force is one of these.
+        """
+        rows = self._db.execute(
+            "SELECT d.seq, d.leaf FROM decisions d JOIN (SELECT evidence_id, max(seq) AS last FROM decisions "
+            "GROUP BY evidence_id) l ON d.seq = l.last ORDER BY d.seq"
+        ).fetchall()
+        found = [{**json.loads(leaf), "seq": seq} for seq, leaf in rows]
+        return [d for d in found if decisions is None or d["decision"] in decisions]
+
+    def anchor_record(self, *, bucket: str = "day", since: str | None = None) -> list[dict[str, Any]]:
+        """Per anchor and time bucket (``day`` or ``hour`` of the alert's UTC ``emitted_at``):
+        alerts, and the decisions in force (confirmed, dismissed, sent to inspection).
+
+        Rows ``{"anchor_id", "bucket", "alerts", "confirmed", "dismissed", "inspected"}``,
+        ordered by anchor then bucket; alerts without an anchor are grouped under ``None``.
+        """
+        width = {"day": 10, "hour": 13}.get(bucket)
+        if width is None:
+            raise ArchiveError(f"bucket {bucket!r} is not 'day' or 'hour'")
+        where = "AND e.event_time >= ?" if since else ""
+        rows = self._db.execute(
+            f"SELECT e.anchor_id, substr(e.event_time, 1, {width}) AS b, count(*), "
+            "sum(d.decision = 'confirm'), sum(d.decision = 'dismiss'), sum(d.decision = 'inspect') "
+            "FROM evidence e LEFT JOIN (SELECT x.evidence_id, x.decision FROM decisions x JOIN "
+            "(SELECT evidence_id, max(seq) AS last FROM decisions GROUP BY evidence_id) l ON x.seq = l.last) d "
+            f"ON d.evidence_id = e.evidence_id WHERE e.kind = 'alert' {where} "
+            "GROUP BY e.anchor_id, b ORDER BY e.anchor_id, b",
+            (since,) if since else (),
+        ).fetchall()
+        return [
+            {"anchor_id": anchor, "bucket": b, "alerts": n, "confirmed": c or 0, "dismissed": d or 0,
+             "inspected": i or 0}
+            for anchor, b, n, c, d, i in rows
+        ]
 
 
 def leaf_json(line: bytes, where: str) -> dict[str, Any]:

@@ -12,7 +12,10 @@ Every leaf is one canonical JSON object (sorted keys, no spaces, UTF-8) with a
   retention it extends to the session's ``retain_until``;
 - ``hold`` / ``release``: a legal hold placed on / lifted from an evidence id;
 - ``purge``: the evidence ids whose content was deleted after retention, and
-  the blobs removed.
+  the blobs removed;
+- ``decision``: a moderator's decision on an alert record (``confirm``,
+  ``dismiss`` with a reason, ``inspect``), who made it and when; the latest
+  decision on a record is the one in force.
 
 The leaf holds only metadata and hashes, never the spoken words, so a purge
 removes the content while the leaf (and the Merkle chain) stays intact.
@@ -128,3 +131,52 @@ def decode_flac(data: bytes) -> tuple[np.ndarray, int]:
             chunks.append(frame.to_ndarray().reshape(-1))
     pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
     return pcm.astype(np.float32) / 32767.0, rate
+
+
+DECISIONS = ("confirm", "dismiss", "inspect")
+"""Moderators' decisions: a violation, a false alert (needs a reason), send the goods to inspection."""
+
+INSPECTION_CATEGORIES = ("precious_metal_claim", "gem_authenticity_claim")
+"""Categories whose claims can be settled by inspecting the goods (purity and gem claims)."""
+
+MAX_REASON_CHARS = 1000
+
+
+def decision_leaf(record: Any, *, decision: str, by: str, reason: str | None, at: str) -> dict[str, Any]:
+    """The log leaf of a decision on ``record`` (an index summary of an alert record).
+
+    Raises ArchiveError naming what is wrong: not an alert record, purged, unknown
+    decision, dismiss without a reason, inspect outside purity/gem claims, no moderator.
+    """
+    where = f"decision on evidence {record.evidence_id}"
+    if record.kind != "alert":
+        raise ArchiveError(f"{where}: it is a {record.kind} record; only alerts are decided")
+    if record.purged_at is not None:
+        raise ArchiveError(f"{where}: its content was purged at {record.purged_at}")
+    if decision not in DECISIONS:
+        raise ArchiveError(f"{where}: decision {decision!r} is not one of {list(DECISIONS)}")
+    reason = (reason or "").strip() or None
+    if decision == "dismiss" and reason is None:
+        raise ArchiveError(f"{where}: dismissing a false alert needs a reason")
+    if reason is not None and len(reason) > MAX_REASON_CHARS:
+        raise ArchiveError(f"{where}: reason is {len(reason)} characters, more than {MAX_REASON_CHARS}")
+    if decision == "inspect" and record.category not in INSPECTION_CATEGORIES:
+        raise ArchiveError(
+            f"{where}: inspection is for {list(INSPECTION_CATEGORIES)}, not {record.category!r}"
+        )
+    if not by.strip():
+        raise ArchiveError(f"{where}: the deciding moderator is not named")
+    return {
+        "v": FORMAT_VERSION,
+        "kind": "decision",
+        "evidence_id": record.evidence_id,
+        "alert_id": record.alert_id,
+        "room_id": record.room_id,
+        "anchor_id": record.anchor_id,
+        "category": record.category,
+        "severity": record.severity,
+        "decision": decision,
+        "reason": reason,
+        "by": by.strip(),
+        "at": at,
+    }

@@ -8,8 +8,9 @@ or a copy the caller keeps elsewhere) and checks, in one pass:
 2. the log against the checkpoints: the RFC 6962 root after ``size`` leaves must
    equal each checkpoint's root, and no leaf may lie past the latest checkpoint
    (altered, deleted, reordered or added records, or a truncated log);
-3. every leaf: well-formed, and hold/release/purge entries refer to earlier
-   records; a purge only of records past retention and not on hold;
+3. every leaf: well-formed, and hold/release/purge/decision entries refer to
+   earlier records; a purge only of records past retention and not on hold; a
+   decision only on an alert record not purged, naming who and when;
 4. every stored part of every record not purged: present and hashing to its name;
    no file in ``blobs/`` that no record references (an added file).
 
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from monitor.archive.layout import ArchiveLayout, shared_commit_lock, writer_active
 from monitor.archive.log import read_lines
 from monitor.archive.merkle import CompactRange, leaf_hash
-from monitor.archive.records import evidence_id_of
+from monitor.archive.records import DECISIONS, evidence_id_of
 from monitor.archive.signing import Checkpoint, key_id, load_public_key
 from monitor.errors import ArchiveError, ArchiveIntegrityError
 
@@ -61,6 +62,7 @@ class VerifyReport:
     sessions: int = 0
     purged: int = 0
     held: int = 0
+    decisions: int = 0
     checkpoints: int = 0
     files_checked: int = 0
     bytes_hashed: int = 0
@@ -85,6 +87,7 @@ class VerifyReport:
             "sessions": self.sessions,
             "purged": self.purged,
             "held": self.held,
+            "decisions": self.decisions,
             "checkpoints": self.checkpoints,
             "files_checked": self.files_checked,
             "bytes_hashed": self.bytes_hashed,
@@ -246,6 +249,20 @@ def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport) -> N
                 report.problems.append(Problem(seq, f"{kind} of unknown evidence {leaf['evidence_id']}"))
             else:
                 target.held = kind == "hold"
+        elif kind == "decision":
+            target = records.get(leaf["evidence_id"])
+            if target is None:
+                report.problems.append(Problem(seq, f"decision on unknown evidence {leaf['evidence_id']}"))
+            elif target.kind != "alert":
+                report.problems.append(Problem(seq, f"decision on {target.kind} record {leaf['evidence_id']}"))
+            elif target.purged_at:
+                report.problems.append(Problem(seq, f"decision on evidence {leaf['evidence_id']} after its purge"))
+            elif leaf["decision"] not in DECISIONS:
+                report.problems.append(Problem(seq, f"decision {leaf['decision']!r} is not one of {list(DECISIONS)}"))
+            elif not leaf["by"] or not leaf["at"]:
+                report.problems.append(Problem(seq, "decision does not say who made it and when"))
+            else:
+                report.decisions += 1
         elif kind == "purge":
             for eid in leaf["evidence_ids"]:
                 target = records.get(eid)

@@ -26,13 +26,16 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from monitor.config import Settings
-from monitor.errors import ArchiveError
-from monitor.server.auth import Denial, Grant, authorize
+from monitor.errors import ArchiveError, ProtocolError
+from monitor.server.auth import CONSOLE_ROLES, Denial, Grant, authorize
 from monitor.server.connection import RoomConnection, serve_subscriber
+from monitor.server.console_routes import ConsoleRoutes, same_origin
+from monitor.server.console_sessions import ConsoleSessions
 from monitor.server.evidence import EvidenceWriter
-from monitor.server.hub import AlertFilter, AlertHub
+from monitor.server.hub import EVENT_KINDS, AlertFilter, AlertHub, Subscriber
+from monitor.server.logs import redacting_logger
 from monitor.server.metrics import ServerMetrics
-from monitor.server.protocol import ErrorCode, StartFrame, fatal
+from monitor.server.protocol import ErrorCode, StartFrame, error_frame, fatal, parse_decision, recoverable
 from monitor.server.scheduler import FairScheduler
 from monitor.server.session import Resources, RoomSession
 from monitor.taxonomy import CATEGORIES, Severity
@@ -76,6 +79,15 @@ def parse_alert_filter(grant: Grant, query: str) -> tuple[AlertFilter, str | Non
     return AlertFilter(grant, rooms=listed("room"), categories=categories, min_severity=min_severity), since
 
 
+def parse_included_events(query: str) -> frozenset[str]:
+    """The extra message types a ``/v1/alerts`` query asks for with ``include=rooms,decisions``."""
+    asked = [v for raw in parse_qs(query).get("include", []) for v in raw.split(",") if v]
+    unknown = sorted(set(asked) - set(EVENT_KINDS))
+    if unknown:
+        raise ValueError(f"include={unknown[0]!r} is not one of {sorted(EVENT_KINDS)}")
+    return frozenset(EVENT_KINDS[v] for v in asked)
+
+
 class MonitorServer:
     """One ``monitor serve`` process's server; see the module docstring."""
 
@@ -95,6 +107,13 @@ class MonitorServer:
         self._ws_server: Server | None = None
         self._draining = False
         self._load_task: asyncio.Task[None] | None = None
+        self.sessions = ConsoleSessions(ttl_s=settings.console_session_ttl_s, secure=settings.console_cookie_secure)
+        self.console = ConsoleRoutes(
+            settings.tokens,
+            self.sessions,
+            evidence=lambda: self.resources.evidence if self.resources is not None else None,
+            rooms=self.room_list,
+        )
 
     # -- start-up -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +131,7 @@ class MonitorServer:
             ping_interval=s.ping_interval_s,
             ping_timeout=s.ping_timeout_s,
             close_timeout=5,
+            logger=redacting_logger(),  # never logs an Authorization or Cookie header
         )
         self._load_task = asyncio.create_task(self._load())
 
@@ -170,7 +190,7 @@ class MonitorServer:
         return self.resources is not None and not self._draining
 
     # -- HTTP, before the upgrade ---------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
         if parts.path == "/healthz":
             if self.ready:
@@ -181,26 +201,40 @@ class MonitorServer:
             return _text_response(
                 connection, 200, self.metrics.render().decode(), Content_Type=self.metrics.content_type
             )
+        if self.console.handles(parts.path):
+            return await self.console.respond(connection, request)
         if parts.path not in (INGEST_PATH, ALERTS_PATH):
             return _text_response(connection, 404, f"no route {parts.path}; see docs/PROTOCOL.md\n")
-        decision = authorize(self.settings.tokens, _plain(request.headers), request.path)
+        decision = self._authorize(request)
         if isinstance(decision, Denial):
             headers = {"WWW_Authenticate": 'Bearer realm="monitor"'} if decision.status == 401 else {}
             return _text_response(connection, decision.status, decision.reason + "\n", **headers)
         if parts.path == ALERTS_PATH:
             try:
                 parse_alert_filter(decision, parts.query)
+                parse_included_events(parts.query)
             except ValueError as exc:
                 return _text_response(connection, 400, f"{exc}\n")
         if not self.ready:
             return _text_response(connection, 503, "not ready: models loading or server draining\n")
         return None
 
+    def _authorize(self, request: Request) -> Grant | Denial:
+        decision = authorize(self.settings.tokens, _plain(request.headers), request.path, self.sessions)
+        if isinstance(decision, Grant) and decision.via_cookie and not same_origin(request):
+            # cross-site websocket hijacking: another site's page opening our socket with our cookie
+            return Denial(403, "console cookie sent from another origin")
+        return decision
+
+    def room_list(self) -> list[dict[str, Any]]:
+        """The open room sessions (connected or in resume grace), for ``/v1/rooms``."""
+        return [_room_info(session) for session in self.rooms.values()]
+
     # -- websocket handlers -------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         request = ws.request
         assert request is not None  # handlers run after the handshake
-        grant = authorize(self.settings.tokens, _plain(request.headers), request.path)
+        grant = self._authorize(request)
         if not isinstance(grant, Grant) or self.resources is None:
             return  # process_request already refused; unreachable in practice
         parts = urlsplit(request.path)
@@ -208,8 +242,47 @@ class MonitorServer:
             await RoomConnection(ws, grant, self.resources, self._open_session).run()
             return
         alert_filter, since = parse_alert_filter(grant, parts.query)
-        subscriber = self.hub.subscribe(alert_filter, since=since)
-        await serve_subscriber(ws, subscriber, on_exit=lambda: self.hub.unsubscribe(subscriber))
+        subscriber = self.hub.subscribe(alert_filter, since=since, events=parse_included_events(parts.query))
+
+        async def on_message(message: str | bytes) -> None:
+            await self._subscriber_message(grant, subscriber, message)
+
+        await serve_subscriber(
+            ws, subscriber, on_exit=lambda: self.hub.unsubscribe(subscriber), on_message=on_message
+        )
+
+    async def _subscriber_message(self, grant: Grant, subscriber: Subscriber, message: str | bytes) -> None:
+        """A ``decision`` from a moderator: archive it, broadcast it, acknowledge it (docs/PROTOCOL.md)."""
+        assert self.resources is not None
+        request_id = None
+        try:
+            frame = parse_decision(message)
+            request_id = frame.request_id
+            if grant.role not in CONSOLE_ROLES:
+                raise recoverable(
+                    ErrorCode.DECISION_REFUSED, f"role {grant.role!r} may not decide alerts; needs moderator or admin"
+                )
+            evidence = self.resources.evidence
+            try:
+                summary = await asyncio.to_thread(lambda: evidence.require().get(frame.evidence_id))
+                if not grant.may_see(summary.room_id):
+                    raise ArchiveError(f"evidence {frame.evidence_id} is outside the token's rooms")
+                leaf = await asyncio.to_thread(
+                    evidence.record_decision,
+                    frame.evidence_id,
+                    decision=frame.decision,
+                    by=grant.identity,
+                    reason=frame.reason,
+                )
+            except ArchiveError as exc:
+                raise recoverable(ErrorCode.DECISION_REFUSED, str(exc)) from exc
+        except ProtocolError as exc:
+            subscriber.offer({**error_frame(exc), "request_id": request_id})
+            return
+        log.info("decision %s on evidence %s by %s", leaf["decision"], leaf["evidence_id"], leaf["by"])
+        event = {"type": "decision", **leaf}
+        self.hub.publish_event(event)
+        subscriber.offer({"type": "decision_recorded", "request_id": request_id, "decision_id": leaf["decision_id"]})
 
     def _open_session(self, start: StartFrame, connection: RoomConnection) -> RoomSession:
         """The session ``start`` continues or begins (see docs/PROTOCOL.md, "Resuming")."""
@@ -258,12 +331,14 @@ class MonitorServer:
         session.attach(connection)
         self.rooms[start.room_id] = session
         self.metrics.open_rooms.set(len(self.rooms))
+        self.hub.publish_event({"type": "room", "event": "open", **_room_info(session)})
         return session
 
     def _session_finished(self, session: RoomSession) -> None:
         if self.rooms.get(session.room_id) is session:
             del self.rooms[session.room_id]
         self.metrics.open_rooms.set(len(self.rooms))
+        self.hub.publish_event({"type": "room", "event": "closed", **_room_info(session)})
 
     # -- shutdown -----------------------------------------------------------------------
     async def drain(self) -> None:
@@ -300,4 +375,16 @@ class MonitorServer:
 
 def _plain(headers: Headers) -> dict[str, Any]:
     """Case-insensitive single-valued view of the request headers for :func:`authorize`."""
-    return {"Authorization": headers.get("Authorization")} if "Authorization" in headers else {}
+    return {name: headers[name] for name in ("Authorization", "Cookie") if name in headers}
+
+
+def _room_info(session: RoomSession) -> dict[str, Any]:
+    return {
+        "room_id": session.room_id,
+        "anchor_id": session.anchor_id,
+        "session_id": session.session_id,
+        "started_at": session.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "connected": session.connection is not None,
+        "stream_time": round(session.stream_time_s, 3),
+        "alerts": session.alerts_sent,
+    }

@@ -1,9 +1,12 @@
-"""Bearer-token checks for the websocket endpoints, decided before the upgrade.
+"""Bearer-token and console-cookie checks for the endpoints, decided before the upgrade.
 
 Tokens come from ``Settings.tokens`` (``MONITOR_TOKENS``): each maps to a role and,
-optionally, the rooms it is limited to. :func:`authorize` turns the handshake request
-into a :class:`Grant` or a :class:`Denial` that ``process_request`` answers with
-HTTP 401 (no or unknown token) or 403 (known token, wrong role or room).
+optionally, the rooms it is limited to. A token is presented only in the
+``Authorization: Bearer`` header (never in the URL, which ends up in logs); a browser,
+which cannot set that header on a websocket, trades it once at ``/console/session``
+for a session cookie (:mod:`monitor.server.console_sessions`). :func:`authorize` turns
+a request into a :class:`Grant` or a :class:`Denial` that ``process_request`` answers
+with HTTP 401 (no or unknown credential) or 403 (known, wrong role or room).
 """
 
 from __future__ import annotations
@@ -11,9 +14,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from monitor.config import TokenGrant
+
+if TYPE_CHECKING:
+    from monitor.server.console_sessions import ConsoleSessions
 
 INGEST_ROLES = frozenset({"ingest", "anchor", "admin"})
 """Roles that may stream a room's audio on ``/v1/ingest`` (anchor and ingest: scoped rooms only)."""
@@ -24,13 +31,27 @@ SUBSCRIBE_ROLES = frozenset({"anchor", "moderator", "admin"})
 ALL_ROOMS_ROLES = frozenset({"moderator", "admin"})
 """Roles that see every room whatever their ``rooms`` list says."""
 
+CONSOLE_ROLES = frozenset({"moderator", "admin"})
+"""Roles that may sign in to the console, read evidence and record decisions."""
+
 
 @dataclass(frozen=True)
 class Grant:
-    """What an accepted token allows: ``rooms is None`` means every room."""
+    """What an accepted token allows: ``rooms is None`` means every room.
+
+    ``name`` is the token's holder from ``MONITOR_TOKENS`` (``None`` when not configured);
+    ``via_cookie`` is true when the request authenticated with a console session cookie.
+    """
 
     role: str
     rooms: frozenset[str] | None
+    name: str | None = None
+    via_cookie: bool = False
+
+    @property
+    def identity(self) -> str:
+        """Who acts, as recorded with a decision: the configured name, else the role."""
+        return self.name or f"unnamed {self.role}"
 
     def may_see(self, room_id: str | None) -> bool:
         """Whether alerts and audio of ``room_id`` are within this token's scope."""
@@ -45,16 +66,17 @@ class Denial:
     reason: str
 
 
-def bearer_token(headers: Mapping[str, str], query: str) -> str | None:
-    """The token from ``Authorization: Bearer <t>``, else from ``?access_token=<t>`` (browsers)."""
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token from ``Authorization: Bearer <t>``; None when absent or malformed.
+
+    A token in the URL (``?access_token=``) is not accepted: URLs end up in access logs.
+    """
     header = headers.get("Authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        return None
-    values = parse_qs(query).get("access_token")
-    return values[0] if values else None
+    return None
 
 
 def _lookup(tokens: Mapping[str, TokenGrant], presented: str) -> TokenGrant | None:
@@ -66,19 +88,8 @@ def _lookup(tokens: Mapping[str, TokenGrant], presented: str) -> TokenGrant | No
     return found
 
 
-def authorize(tokens: Mapping[str, TokenGrant], headers: Mapping[str, str], path: str) -> Grant | Denial:
-    """Decide a handshake on ``path`` (``/v1/ingest`` or ``/v1/alerts``, query string included).
-
-    401 when no token or an unknown one is presented; 403 when the role may not use the
-    endpoint, or when ``/v1/alerts?room=R`` names a room outside the token's scope.
-    """
-    parts = urlsplit(path)
-    presented = bearer_token(headers, parts.query)
-    if not presented:
-        return Denial(401, "missing bearer token: send 'Authorization: Bearer <token>'")
-    token_grant = _lookup(tokens, presented)
-    if token_grant is None:
-        return Denial(401, "unknown bearer token")
+def grant_of(token_grant: TokenGrant, *, via_cookie: bool = False) -> Grant:
+    """The :class:`Grant` of a configured token: role, room scope and holder's name."""
     role = token_grant.role
     if role in ALL_ROOMS_ROLES:
         rooms: frozenset[str] | None = None
@@ -87,9 +98,56 @@ def authorize(tokens: Mapping[str, TokenGrant], headers: Mapping[str, str], path
     else:
         # an ingest gateway without a list streams any room; an anchor without one sees none
         rooms = None if role == "ingest" else frozenset()
-    grant = Grant(role=role, rooms=rooms)
-    if parts.path == "/v1/ingest" and role not in INGEST_ROLES:
-        return Denial(403, f"role {role!r} may not stream audio; needs one of {sorted(INGEST_ROLES)}")
+    return Grant(role=role, rooms=rooms, name=token_grant.name, via_cookie=via_cookie)
+
+
+def authenticate(
+    tokens: Mapping[str, TokenGrant],
+    headers: Mapping[str, str],
+    sessions: ConsoleSessions | None = None,
+) -> Grant | Denial:
+    """Who is asking: the bearer token if one is sent, else a valid console session cookie.
+
+    401 when neither is presented or the one presented is unknown or expired.
+    """
+    if headers.get("Authorization"):
+        presented = bearer_token(headers)
+        if not presented:
+            return Denial(401, "malformed Authorization header: send 'Authorization: Bearer <token>'")
+        token_grant = _lookup(tokens, presented)
+        if token_grant is None:
+            return Denial(401, "unknown bearer token")
+        return grant_of(token_grant)
+    if sessions is not None and headers.get("Cookie"):
+        grant = sessions.grant_for_cookie(headers["Cookie"])
+        if grant is not None:
+            return grant
+        return Denial(401, "console session expired or unknown: sign in again")
+    return Denial(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+
+
+def authorize(
+    tokens: Mapping[str, TokenGrant],
+    headers: Mapping[str, str],
+    path: str,
+    sessions: ConsoleSessions | None = None,
+) -> Grant | Denial:
+    """Decide a handshake on ``path`` (``/v1/ingest`` or ``/v1/alerts``, query string included).
+
+    401 when no credential or an unknown one is presented; 403 when the role may not use
+    the endpoint, when ``/v1/alerts?room=R`` names a room outside the token's scope, or
+    when a console session cookie is offered on ``/v1/ingest`` (audio sources use tokens).
+    """
+    parts = urlsplit(path)
+    grant = authenticate(tokens, headers, sessions)
+    if isinstance(grant, Denial):
+        return grant
+    role = grant.role
+    if parts.path == "/v1/ingest":
+        if grant.via_cookie:
+            return Denial(403, "a console session may not stream audio; use a bearer token")
+        if role not in INGEST_ROLES:
+            return Denial(403, f"role {role!r} may not stream audio; needs one of {sorted(INGEST_ROLES)}")
     if parts.path == "/v1/alerts":
         if role not in SUBSCRIBE_ROLES:
             return Denial(403, f"role {role!r} may not watch alerts; needs one of {sorted(SUBSCRIBE_ROLES)}")

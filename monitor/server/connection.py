@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -287,24 +287,33 @@ class RoomConnection:
         asyncio.get_running_loop().create_task(self._fail(error))
 
 
-async def serve_subscriber(ws: ServerConnection, subscriber: Subscriber, on_exit: Callable[[], Any]) -> None:
-    """Push the subscriber's alerts until it leaves, is cut off as too slow, or the server stops."""
+async def serve_subscriber(
+    ws: ServerConnection,
+    subscriber: Subscriber,
+    on_exit: Callable[[], Any],
+    on_message: Callable[[str | bytes], Awaitable[None]] | None = None,
+) -> None:
+    """Push the subscriber's alerts (and the events it asked for) until it leaves, is cut off as
+    too slow, or the server stops. Client messages go to ``on_message`` one at a time (ignored
+    when None); its answers travel through the subscriber's queue, so one task writes the socket."""
 
     async def pump() -> None:
         while True:
-            alert = await subscriber.next_alert()
-            if alert is END_OF_ALERTS:
+            item = await subscriber.next_alert()
+            if item is END_OF_ALERTS:
                 await ws.close(CloseCode.GOING_AWAY, "server shutting down")
                 return
-            await ws.send(encode({"type": "alert", **alert}))
+            # alerts are held in wire form (no "type"); events and replies carry their own
+            await ws.send(encode(item if "type" in item else {"type": "alert", **item}))
 
-    async def ignore_input() -> None:
-        async for _ in ws:
-            pass  # subscribers have nothing to say; reading keeps pings and close frames flowing
+    async def read_input() -> None:
+        async for message in ws:  # reading also keeps pings and close frames flowing
+            if on_message is not None:
+                await on_message(message)
 
     tasks = {
         asyncio.create_task(pump()),
-        asyncio.create_task(ignore_input()),
+        asyncio.create_task(read_input()),
         asyncio.create_task(subscriber.cut.wait()),
     }
     try:

@@ -8,8 +8,10 @@ every write counts as an error the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +94,60 @@ class EvidenceWriter:
             return None
         self._metrics.archive_writes.inc()
         return record_id
+
+    # -- the moderator console (called from threads via asyncio.to_thread) --------------
+    def require(self) -> EvidenceArchive:
+        """The open archive; ArchiveError naming why it is unavailable."""
+        if self._archive is None:
+            raise ArchiveError(f"the evidence archive is unavailable: {self._why_missing}")
+        return self._archive
+
+    def record_decision(self, evidence_id: str, *, decision: str, by: str, reason: str | None) -> dict[str, Any]:
+        """Append a moderator's decision to the archive (serialised with the other writes).
+
+        Returns the decision leaf with its ``decision_id``; raises ArchiveError when refused
+        or not stored (the caller tells the moderator; nothing is sent to others then).
+        """
+        archive = self.require()
+        with self._lock:
+            leaf = archive.record_decision(evidence_id, decision=decision, by=by, reason=reason)
+        self._metrics.archive_writes.inc()
+        return leaf
+
+    def evidence_view(self, evidence_id: str) -> dict[str, Any]:
+        """What the console shows for one record: index entry, stored alert and transcript,
+        clip metadata, proof status against the signed checkpoint, and decisions."""
+        archive = self.require()
+        summary = archive.get(evidence_id)
+        view: dict[str, Any] = {**asdict(summary)}
+        if summary.purged_at is None:
+            view["alert"] = json.loads(archive.read_part(evidence_id, "alert")) if summary.kind == "alert" else None
+            view["transcript"] = archive.read_part(evidence_id, "transcript").decode("utf-8")
+        proof = archive.proof_status(evidence_id)
+        clip = proof["record"]["parts"].get("clip")
+        view["clip"] = (
+            {k: clip[k] for k in ("start", "duration", "sample_rate", "size", "type")}
+            if clip is not None and summary.purged_at is None
+            else None
+        )
+        checkpoint = proof["checkpoint"]
+        view["proof"] = {
+            "leaf_index": proof["leaf_index"],
+            "tree_size": proof["tree_size"],
+            "record_sha256": proof["record_sha256"],
+            "leaf_hash": proof["leaf_hash"],
+            "inclusion_proof_nodes": len(proof["inclusion_proof"]),
+            "covered_by_signed_checkpoint": proof["leaf_index"] < proof["tree_size"],
+            "checkpoint_time": checkpoint.get("time"),
+            "checkpoint_root": checkpoint.get("root"),
+            "public_key_id": proof["public_key_id"],
+        }
+        view["decisions"] = archive.decisions(evidence_id)
+        return view
+
+    def read_clip(self, evidence_id: str) -> bytes:
+        """The stored FLAC clip of one alert record (hash checked); ArchiveError if none."""
+        return self.require().read_part(evidence_id, "clip")
 
     def close(self) -> None:
         """Close the archive (after the last write)."""

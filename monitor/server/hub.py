@@ -5,6 +5,10 @@ subscriber gets the alert in its own bounded queue, drained by that subscriber's
 task. A subscriber whose queue is full (it reads slower than alerts come, or is dead)
 is cut off with close code 1013 and a reason, so it can reconnect with
 ``since=<last alert_id>`` and miss nothing still held; it never slows a room.
+
+Subscribers that ask for them (``include=rooms,decisions``, the moderator console)
+also get room open/close events and moderators' decisions (:meth:`AlertHub.publish_event`).
+Decisions on held alerts are held with them and replayed right after their alert.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from monitor.taxonomy import Severity
 
 END_OF_ALERTS: dict[str, Any] = {"type": "end"}
 """Queued last by :meth:`AlertHub.end_all`; the subscriber's socket closes with 1001 after it."""
+
+EVENT_KINDS = {"rooms": "room", "decisions": "decision"}
+"""``include=`` values of ``/v1/alerts`` -> the ``type`` of the extra messages they ask for."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,13 @@ class AlertFilter:
             return False
         return bool(Severity(alert["severity"]).rank >= self.min_severity.rank)
 
+    def matches_event(self, event: dict[str, Any]) -> bool:
+        """Whether a room event (room scope only) or a decision (like its alert) is for this subscriber."""
+        if event["type"] == "decision":
+            return self.matches(event)
+        room = event.get("room_id")
+        return self.grant.may_see(room) and (self.rooms is None or room in self.rooms)
+
 
 @dataclass(eq=False)
 class Subscriber:
@@ -53,6 +67,7 @@ class Subscriber:
 
     filter: AlertFilter
     max_queue_alerts: int
+    events: frozenset[str] = frozenset()  # extra message types wanted: "room", "decision"
     queue: asyncio.Queue[dict[str, Any]] = field(init=False)
     cut: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     replay: deque[dict[str, Any]] = field(default_factory=deque)
@@ -90,20 +105,27 @@ class AlertHub:
     ) -> None:
         self._metrics = metrics
         self._replay: deque[dict[str, Any]] = deque(maxlen=replay_buffer_alerts)
+        self._decisions: dict[str, list[dict[str, Any]]] = {}  # alert_id -> decisions, for held alerts
         self._subscribers: set[Subscriber] = set()
         self._subscriber_queue_alerts = subscriber_queue_alerts
 
-    def subscribe(self, alert_filter: AlertFilter, *, since: str | None = None) -> Subscriber:
+    def subscribe(
+        self, alert_filter: AlertFilter, *, since: str | None = None, events: frozenset[str] = frozenset()
+    ) -> Subscriber:
         """A new subscriber, its queue preloaded with held alerts after ``since`` (alert ids sort by time).
 
+        ``events``: extra message types to send (``room``, ``decision``); with ``decision``
+        the replay also carries the decisions on each replayed alert, right after it.
         Replay and registration happen without yielding, so no alert falls between them.
         """
-        subscriber = Subscriber(alert_filter, self._subscriber_queue_alerts)
+        subscriber = Subscriber(alert_filter, self._subscriber_queue_alerts, events)
         if since is not None:
             # bounded by the replay buffer, separately from the live queue
-            subscriber.replay.extend(
-                alert for alert in self._replay if alert["alert_id"] > since and alert_filter.matches(alert)
-            )
+            for alert in self._replay:
+                if alert["alert_id"] > since and alert_filter.matches(alert):
+                    subscriber.replay.append(alert)
+                    if "decision" in events:
+                        subscriber.replay.extend(self._decisions.get(alert["alert_id"], ()))
         self._subscribers.add(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
         return subscriber
@@ -123,10 +145,22 @@ class AlertHub:
 
     def publish(self, alert: dict[str, Any]) -> None:
         """Hold ``alert`` (wire form) for replay and queue it for every matching subscriber."""
+        if len(self._replay) == self._replay.maxlen:
+            self._decisions.pop(self._replay[0]["alert_id"], None)
         self._replay.append(alert)
         for subscriber in list(self._subscribers):
             if subscriber.filter.matches(alert):
                 self._deliver(subscriber, alert)
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """Queue a room event (``{"type": "room", ...}``) or a decision (``{"type": "decision", ...}``)
+        for every subscriber that asked for its type and may see its room; decisions on
+        held alerts are held for replay too."""
+        if event["type"] == "decision" and any(a["alert_id"] == event.get("alert_id") for a in self._replay):
+            self._decisions.setdefault(event["alert_id"], []).append(event)
+        for subscriber in list(self._subscribers):
+            if event["type"] in subscriber.events and subscriber.filter.matches_event(event):
+                self._deliver(subscriber, event)
 
     def _deliver(self, subscriber: Subscriber, alert: dict[str, Any]) -> None:
         if not subscriber.offer(alert) and subscriber.cut_reason and subscriber in self._subscribers:

@@ -62,6 +62,8 @@ class ErrorCode(StrEnum):
     SUPERSEDED = "superseded"
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
+    BAD_DECISION = "bad_decision"
+    DECISION_REFUSED = "decision_refused"
 
 
 FATAL_CLOSE_CODES: dict[ErrorCode, CloseCode] = {
@@ -126,6 +128,29 @@ class StopFrame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["stop"]
+
+
+class DecisionFrame(BaseModel):
+    """A moderator's decision, sent on ``/v1/alerts`` (docs/PROTOCOL.md, "Decisions")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["decision"]
+    evidence_id: str = Field(min_length=1, max_length=64)
+    decision: Literal["confirm", "dismiss", "inspect"]
+    reason: str | None = Field(default=None, max_length=1000)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+def parse_decision(message: str | bytes) -> DecisionFrame:
+    """A text frame a subscriber sent: only ``decision`` is valid (recoverable ``bad_decision``)."""
+    if isinstance(message, bytes):
+        raise recoverable(ErrorCode.BAD_DECISION, f"binary frame ({len(message)} bytes) on /v1/alerts; ignored")
+    data = _load_json(message, "decision frame", ErrorCode.BAD_DECISION, is_fatal=False)
+    try:
+        return DecisionFrame.model_validate(data)
+    except ValidationError as exc:
+        raise recoverable(ErrorCode.BAD_DECISION, f"decision frame: {_describe(exc)}") from exc
 
 
 def _load_json(text: str, what: str, code: ErrorCode, *, is_fatal: bool) -> Any:
