@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.archive.records import iso_utc, parse_iso
+from monitor.archive.records import canonical_json, evidence_id_of, iso_utc, parse_iso
 from monitor.errors import ArchiveError, ArchiveWriteError
 
 SCHEMA = """
@@ -283,7 +283,7 @@ class EvidenceIndex:
         rows = self._db.execute(
             "SELECT seq, leaf FROM decisions WHERE evidence_id = ? ORDER BY seq", (evidence_id,)
         ).fetchall()
-        return [{**json.loads(leaf), "seq": seq} for seq, leaf in rows]
+        return [_decision(seq, leaf) for seq, leaf in rows]
 
     def latest_decisions(self, decisions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         """The decision in force on each decided record (the last one), oldest first.
@@ -294,7 +294,7 @@ class EvidenceIndex:
             "SELECT d.seq, d.leaf FROM decisions d JOIN (SELECT evidence_id, max(seq) AS last FROM decisions "
             "GROUP BY evidence_id) l ON d.seq = l.last ORDER BY d.seq"
         ).fetchall()
-        found = [{**json.loads(leaf), "seq": seq} for seq, leaf in rows]
+        found = [_decision(seq, leaf) for seq, leaf in rows]
         return [d for d in found if decisions is None or d["decision"] in decisions]
 
     def anchor_record(self, *, bucket: str = "day", since: str | None = None) -> list[dict[str, Any]]:
@@ -322,6 +322,12 @@ class EvidenceIndex:
              "inspected": i or 0}
             for anchor, b, n, c, d, i in rows
         ]
+
+
+def _decision(seq: int, stored: str) -> dict[str, Any]:
+    """A decision leaf from the index with its log ``seq`` and ``decision_id`` (hash of the leaf bytes)."""
+    leaf = json.loads(stored)
+    return {**leaf, "decision_id": evidence_id_of(canonical_json(leaf)), "seq": seq}
 
 
 def leaf_json(line: bytes, where: str) -> dict[str, Any]:

@@ -3,12 +3,17 @@
 At DEBUG level the websockets library logs every request and response header, which
 would put bearer tokens (``Authorization``) and console session ids (``Cookie``,
 ``Set-Cookie``) in the log. :func:`redacting_logger` returns the logger the server
-hands to websockets, with a filter that replaces those header values.
+hands to websockets, with a filter that replaces those header values, and the value
+of any ``access_token=`` a misbehaving client still puts in a request URL (refused
+with 401, but the request line is logged at DEBUG).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+
+URL_SECRET = re.compile(r"((?:access_token|token|session)=)[^&\s]*", re.IGNORECASE)
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie"})
 REDACTED = "[redacted]"
@@ -16,7 +21,7 @@ LOGGER_NAME = "monitor.server.websockets"
 
 
 class RedactSecretHeaders(logging.Filter):
-    """Rewrites websockets' ``"< %s: %s"`` / ``"> %s: %s"`` header records of secret headers."""
+    """Rewrites websockets' header records (``"< %s: %s"``) of secret headers, and secrets in URLs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
@@ -27,6 +32,11 @@ class RedactSecretHeaders(logging.Filter):
             and args[0].lower() in SECRET_HEADERS
         ):
             record.args = (args[0], REDACTED)
+        elif isinstance(args, tuple):  # e.g. the request line "< %s %s %s"
+            record.args = tuple(
+                URL_SECRET.sub(rf"\1{REDACTED}", arg) if isinstance(arg, str) and "=" in arg else arg
+                for arg in args
+            )
         return True
 
 
