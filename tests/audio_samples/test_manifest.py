@@ -39,6 +39,15 @@ def sentences() -> dict[str, dict]:
     return {row["id"]: row for row in _jsonl(SAMPLES / "sentences.jsonl")}
 
 
+def _container_seconds(path: Path) -> float:
+    """Length of the first audio stream from the container, without decoding it."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        assert stream.duration is not None and stream.time_base is not None, f"{path} has no duration"
+        assert stream.channels == 1, f"{path} is not mono"
+        return float(stream.duration * stream.time_base)
+
+
 def _rms_dbfs(x: np.ndarray) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-12))
 
@@ -89,10 +98,7 @@ def test_every_sentence_has_a_clean_clip_in_every_voice(manifest: list[dict], se
 
 def test_durations_match_the_files_and_are_plausible(manifest: list[dict]) -> None:
     for row in manifest:
-        with av.open(str(SAMPLES / row["file"])) as container:
-            stream = container.streams.audio[0]
-            seconds = float(stream.duration * stream.time_base)
-            assert stream.channels == 1, row["file"]
+        seconds = _container_seconds(SAMPLES / row["file"])
         assert abs(seconds - row["duration"]) < 0.05, f"{row['file']}: file {seconds:.3f} s, manifest {row['duration']}"
         low, high = (5.0, 12.5) if row["variant"] in ("music_only", "silence") else (1.0, 10.0)
         assert low <= row["duration"] <= high, row["file"]
@@ -122,9 +128,8 @@ def test_live_stream_ground_truth() -> None:
         truth = json.loads(path.read_text(encoding="utf-8"))
         audio = SAMPLES / "live" / truth["audio"]
         with av.open(str(audio)) as container:
-            stream = container.streams.audio[0]
-            assert stream.sample_rate == SAMPLE_RATE and stream.channels == 1
-            seconds = float(stream.duration * stream.time_base)
+            assert container.streams.audio[0].sample_rate == SAMPLE_RATE
+        seconds = _container_seconds(audio)
         assert abs(seconds - truth["duration"]) < 0.05
         utterances = truth["utterances"]
         assert truth["n_claims"] == sum(u["kind"] == "claim" for u in utterances) > 10
