@@ -284,3 +284,39 @@ def test_console_with_10000_alerts(console_server: RunningServer, browser: Any, 
     with capsys.disabled():
         print(f"\nconsole with 10,000 alerts: {json.dumps(figures)}")
     context.close()
+
+
+def test_decision_messages_refused_with_reasons(
+    console_server: RunningServer, claim_audio: dict[str, np.ndarray]
+) -> None:
+    """The decision protocol without a browser: bad frames, wrong category, wrong role (docs/PROTOCOL.md)."""
+    server = console_server
+    alert = run_async(stream_room(
+        server.url("/v1/ingest"), "tok-gateway", room_id="room-7", anchor_id="anchor-7",
+        pcm=pcm(silence(0.3), claim_audio["absolute_claim"], silence(0.8)), speed=0,
+    )).alerts[0]
+    assert alert["evidence_id"]
+
+    async def exchange(token: str, messages: list[str]) -> list[dict[str, Any]]:
+        answers = []
+        async with connect(server.url("/v1/alerts?room=room-7"),
+                           additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            for message in messages:
+                await ws.send(message)
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+        return answers
+
+    def decision(kind: str, **extra: Any) -> str:
+        return json.dumps({"type": "decision", "evidence_id": alert["evidence_id"], "decision": kind,
+                           "request_id": kind, **extra})
+
+    bad, inspect, approve, confirmed = run_async(exchange("tok-bob", [
+        "not json", decision("inspect"), decision("approve"), decision("confirm"),
+    ]))
+    assert (bad["type"], bad["code"], bad["fatal"]) == ("error", "bad_decision", False)
+    assert inspect["code"] == "decision_refused" and "inspection is for" in inspect["message"]
+    assert inspect["request_id"] == "inspect"
+    assert approve["code"] == "bad_decision" and "decision" in approve["message"]
+    assert confirmed["type"] == "decision_recorded" and confirmed["request_id"] == "confirm"
+    (anchor,) = run_async(exchange("tok-anchor", [decision("confirm")]))
+    assert anchor["code"] == "decision_refused" and "role 'anchor' may not decide" in anchor["message"]
