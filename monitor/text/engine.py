@@ -77,6 +77,8 @@ class _Candidate:
     start: int
     end: int
     source: Source
+    form: str = ""
+    """For a pinyin hit: the lexicon surface (normalized) it sounds like."""
 
     @property
     def length(self) -> int:
@@ -140,7 +142,7 @@ class TextEngine:
             heard = text[start:end]
             for rule, form in self._key_rules[index]:
                 if heard != form and heard not in self._surface_set:
-                    found.append(_Candidate(rule, start, end, Source.PINYIN))
+                    found.append(_Candidate(rule, start, end, Source.PINYIN, form))
         return found
 
     def topics_of(self, text: str) -> frozenset[str]:
@@ -276,8 +278,16 @@ class TextEngine:
         if self.segmenter.is_dictionary_word(heard):
             # A real word that shares the sound (升职 for 升值): only a claim nearby tells.
             return 0.55 if claim_nearby else None
-        if cand.length <= SHORT_TERM_CHARS or cand.rule.entry.needs_context:
+        if cand.rule.entry.needs_context:
             return (0.65 if claim_nearby else 0.6) if supported else None
+        if cand.length <= SHORT_TERM_CHARS:
+            # Sound alone is weak on two characters (一直都 sounds like 治痘), but a
+            # non-word that keeps one of the term's characters in place (足经 for 足金,
+            # 国里 for 国礼) is what a transcriber writes for the term.
+            keeps_a_char = any(h == f for h, f in zip(heard, cand.form, strict=True))
+            if supported or keeps_a_char:
+                return 0.65 if claim_nearby else 0.6
+            return None
         return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
 
     def analyze(self, text: str, context: RoomContext | None = None, state: RoomState | None = None) -> list[Alert]:

@@ -104,12 +104,20 @@ def test_topic_words_support_a_misheard_short_term_in_an_undeclared_room(repo) -
     from monitor.text.engine import TextEngine
 
     engine = TextEngine.load(repo / "lexicons")
-    # 足经 is heard for 足金: alone it is too weak, beside 手镯 it is a jewelry claim.
-    assert [a.category for a in engine.analyze("这个是足经的")] == []
-    assert [a.category for a in engine.analyze("这个是足经的手镯")] == ["precious_metal_claim"]
+    # 祖今 is heard for 足金 (no character kept): alone it is too weak, beside 手镯 it is
+    # a jewelry claim.
+    assert [a.category for a in engine.analyze("这个是祖今的")] == []
+    assert [a.category for a in engine.analyze("这个是祖今的手镯")] == ["precious_metal_claim"]
     # The topic is remembered for the next utterances of the same room.
     state = RoomState()
     engine.analyze("今天给大家上一款手镯", None, state)
-    assert [a.source for a in engine.analyze("这个是足经的", None, state)] == ["pinyin"]
+    assert [a.source for a in engine.analyze("这个是祖今的", None, state)] == ["pinyin"]
     # Everyday live-commerce words are real words, not mishearings (主播 sounds like 足铂).
     assert engine.analyze("主播手上这个是十七号圈口的戒指") == []
+
+
+def test_a_misheard_short_term_that_keeps_one_character_needs_no_support(fixture_engine) -> None:
+    # 足经 keeps 足 of 足金 and sounds the same: what a transcriber writes for 足金.
+    assert _hits(fixture_engine, "这个是足经的") == [("precious_metal_claim", "warning", "足经", "pinyin")]
+    # Same sound, no character kept, no support: too weak (祖今 could be anything).
+    assert _hits(fixture_engine, "这个是祖今的") == []
