@@ -10,7 +10,6 @@ by the cue just before it, and fires when a reference price is followed within
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -187,7 +186,7 @@ def _pairs(text: str, key: str) -> list[PriceClaim]:
         previous_end = match.end()
         if reference_cue is not None and (now_cue is None or reference_cue > now_cue):
             # "今天399，原价3999": a reference may also follow the now price.
-            pair = _pair(nows, match.start(), lambda now, ref=value: now <= ref * MAX_NOW_RATIO)
+            pair = _pair(nows, match.start(), value, earlier_is_reference=False)
             if pair is not None:
                 claims.append(PriceClaim(pair[0], match.end(), value, pair[1]))
                 nows.clear()
@@ -196,7 +195,7 @@ def _pairs(text: str, key: str) -> list[PriceClaim]:
             continue
         if now_cue is None:
             continue
-        pair = _pair(references, match.start(), lambda ref, now=value: now <= ref * MAX_NOW_RATIO)
+        pair = _pair(references, match.start(), value, earlier_is_reference=True)
         if pair is not None:
             claims.append(PriceClaim(pair[0], match.end(), pair[1], value))
             references.clear()
@@ -206,12 +205,14 @@ def _pairs(text: str, key: str) -> list[PriceClaim]:
 
 
 def _pair(
-    earlier: list[tuple[int, float]], position: int, matches: Callable[[float], bool]
+    earlier: list[tuple[int, float]], position: int, value: float, *, earlier_is_reference: bool
 ) -> tuple[int, float] | None:
-    """The nearest earlier (cue offset, price) within the pair window that ``matches``."""
-    for cue_start, value in reversed(earlier):
+    """The nearest earlier (cue offset, price) within the pair window that makes a claim
+    with ``value``: a now price at most :data:`MAX_NOW_RATIO` of the reference."""
+    for cue_start, earlier_value in reversed(earlier):
         if position - cue_start > PAIR_WINDOW_CHARS + CUE_WINDOW_CHARS:
             return None
-        if matches(value):
-            return cue_start, value
+        reference, now = (earlier_value, value) if earlier_is_reference else (value, earlier_value)
+        if now <= reference * MAX_NOW_RATIO:
+            return cue_start, earlier_value
     return None
