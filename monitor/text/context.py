@@ -12,6 +12,8 @@ Offsets are in normalized text; clauses are separated by ``,`` (see normalize.py
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from itertools import chain
 
 from monitor.room import RoomContext
 from monitor.taxonomy import Severity
@@ -62,23 +64,38 @@ CLAIM_CUES = (
 _SINGLE_CHAR_NEGATORS = frozenset(c for c in _PRE_NEGATIONS if len(c) == 1)
 
 
-def _cue_pattern(cues: tuple[str, ...], *, on_keys: bool) -> re.Pattern[str]:
-    """Alternation of ``cues`` (longest first), as text or as fuzzy pinyin keys.
-
-    Cues are matched on pinyin keys so that a misheard cue (步是 for 不是, 别心 for
-    别信) still counts; single characters are matched only as written, since one
-    syllable alone has too many innocent homophones.
+class _SoundCues:
+    """Cues matched on fuzzy pinyin keys, so that a misheard cue (步是 for 不是, 别心 for
+    别信) still counts; a match must keep at least one character of the cue in place,
+    so a word that only shares the sound (金子 for 禁止) does not. Single-character cues
+    are left out: one syllable alone has too many innocent homophones.
     """
-    forms = {pinyin_key(c) if on_keys else c for c in cues if not (on_keys and len(c) == 1)}
-    return re.compile("|".join(sorted(map(re.escape, forms), key=len, reverse=True)))
+
+    def __init__(self, cues: tuple[str, ...]) -> None:
+        self._cues_by_key: dict[str, list[str]] = {}
+        for cue in cues:
+            if len(cue) > 1:
+                self._cues_by_key.setdefault(pinyin_key(cue), []).append(cue)
+        alternation = sorted(map(re.escape, self._cues_by_key), key=len, reverse=True)
+        self._pattern = re.compile("|".join(alternation))
+
+    def finditer(self, text: str, key: str, low: int = 0, high: int | None = None) -> Iterator[re.Match[str]]:
+        """Cue matches in ``key[low:high]`` (``key`` is ``pinyin_key(text)``)."""
+        for match in self._pattern.finditer(key, low, len(key) if high is None else high):
+            heard = text[match.start() : match.end()]
+            if any(h == c for cue in self._cues_by_key[match.group()] for h, c in zip(heard, cue, strict=True)):
+                yield match
+
+    def search(self, text: str, key: str, low: int = 0, high: int | None = None) -> re.Match[str] | None:
+        return next(self.finditer(text, key, low, high), None)
 
 
-_PRE_KEYS = _cue_pattern(_PRE_NEGATIONS, on_keys=True)
+_PRE_SOUNDS = _SoundCues(_PRE_NEGATIONS)
 _PRE_SINGLE = re.compile("|".join(map(re.escape, _SINGLE_CHAR_NEGATORS)))
-_DISBELIEF_KEYS = _cue_pattern(_DISBELIEF, on_keys=True)
-_POST_KEYS = _cue_pattern(_POST_NEGATIONS, on_keys=True)
+_DISBELIEF_SOUNDS = _SoundCues(_DISBELIEF)
+_POST_SOUNDS = _SoundCues(_POST_NEGATIONS)
 _URGING_KEYS = tuple(pinyin_key(u) for u in _URGING_AFTER_NEGATION)
-_CUE_PATTERN = _cue_pattern(CLAIM_CUES, on_keys=False)
+_CUE_PATTERN = re.compile("|".join(sorted(map(re.escape, CLAIM_CUES), key=len, reverse=True)))
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -96,19 +113,19 @@ def is_negated(text: str, start: int, end: int, key: str | None = None) -> bool:
     clause_start, clause_end = _clause_bounds(text, start, end)
     window_start = max(clause_start, start - NEGATION_WINDOW_CHARS - 5)
     hit_key = key[start:end]
-    for pattern in (_PRE_KEYS, _PRE_SINGLE):
-        source = key if pattern is _PRE_KEYS else text
-        for cue in pattern.finditer(source, window_start, start):
-            gap = start - cue.end()
-            if (key[cue.end() : start] + hit_key).startswith(_URGING_KEYS):
-                continue
-            # Single-character negators (不, 非, 未...) bind only to what directly follows.
-            allowed_gap = NEGATION_WINDOW_CHARS if cue.end() - cue.start() > 1 else 1
-            if gap <= allowed_gap:
-                return True
-    if _DISBELIEF_KEYS.search(key, max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4), start):
+    pre_cues = chain(
+        _PRE_SOUNDS.finditer(text, key, window_start, start), _PRE_SINGLE.finditer(text, window_start, start)
+    )
+    for cue in pre_cues:
+        if (key[cue.end() : start] + hit_key).startswith(_URGING_KEYS):
+            continue
+        # Single-character negators (不, 非, 未...) bind only to what directly follows.
+        allowed_gap = NEGATION_WINDOW_CHARS if cue.end() - cue.start() > 1 else 1
+        if start - cue.end() <= allowed_gap:
+            return True
+    if _DISBELIEF_SOUNDS.search(text, key, max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4), start):
         return True
-    post = _POST_KEYS.search(key, end, min(clause_end, end + NEGATION_WINDOW_CHARS + 6))
+    post = _POST_SOUNDS.search(text, key, end, min(clause_end, end + NEGATION_WINDOW_CHARS + 6))
     return bool(post and post.start() - end <= NEGATION_WINDOW_CHARS)
 
 
@@ -117,7 +134,7 @@ _DENIALS = (
     "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了", "不是药",
     "没有任何功效", "没有这个功效", "不具备", "这种说法", "这个说法", "这种叫法", "哪有什么",
 )  # fmt: skip
-_DENIAL_KEYS = _cue_pattern(_DENIALS, on_keys=True)
+_DENIAL_SOUNDS = _SoundCues(_DENIALS)
 
 
 def denies_claim(text: str) -> bool:
@@ -126,7 +143,7 @@ def denies_claim(text: str) -> bool:
     Used for classifier alerts, which have no span that a window could negate.
     Matched on pinyin keys, like the negation cues.
     """
-    return bool(_DENIAL_KEYS.search(pinyin_key(text)))
+    return _DENIAL_SOUNDS.search(text, pinyin_key(text)) is not None
 
 
 def has_claim_cue(text: str, start: int, end: int) -> bool:

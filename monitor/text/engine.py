@@ -284,7 +284,7 @@ class TextEngine:
             # Sound alone is weak on two characters (一直都 sounds like 治痘), but a
             # non-word that keeps one of the term's characters in place (足经 for 足金,
             # 国里 for 国礼) is what a transcriber writes for the term.
-            keeps_a_char = any(h == f for h, f in zip(heard, cand.form, strict=True))
+            keeps_a_char = heard[0] == cand.form[0]
             if supported or keeps_a_char:
                 return 0.65 if claim_nearby else 0.6
             return None

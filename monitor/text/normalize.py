@@ -135,7 +135,7 @@ _ASCII_FAST: dict[int, str] = {
     **{0xFF01 + i: chr(0x21 + i).lower() for i in range(94)},  # full-width ASCII
     0x3000: " ",  # ideographic space
     **{c: chr(c + 32) for c in range(65, 91)},  # A-Z
-}# Characters that may change under NFKC or lower(): anything outside ASCII and the
+}  # Characters that may change under NFKC or lower(): anything outside ASCII and the
 # basic CJK block, taken one at a time (NFKC of a lone char is its canonical form).
 _NON_SIMPLE = re.compile(r"[^\x00-\x7f\u4e00-\u9fff\u3001\u3002]")
 

@@ -96,13 +96,13 @@ def _value(match: re.Match[str]) -> float:
     return value
 
 
-def _cue_before(pattern: re.Pattern[str], text: str, position: int, floor: int) -> int | None:
-    """Start offset of the last ``pattern`` cue ending within the cue window before ``position``."""
+def _cue_before(pattern: re.Pattern[str], key: str, position: int, floor: int) -> tuple[int, int] | None:
+    """Span of the last ``pattern`` cue ending within the cue window before ``position``."""
     window_start = max(floor, position - CUE_WINDOW_CHARS - 5)
     found = None
-    for cue in pattern.finditer(text, window_start, position):
+    for cue in pattern.finditer(key, window_start, position):
         if position - cue.end() <= CUE_WINDOW_CHARS:
-            found = cue.start()
+            found = cue.span()
     return found
 
 
@@ -184,14 +184,16 @@ def _pairs(text: str, key: str) -> list[PriceClaim]:
         reference_cue = _cue_before(_REFERENCE, key, match.start(), previous_end)
         now_cue = _cue_before(_NOW, key, match.start(), previous_end)
         previous_end = match.end()
-        if reference_cue is not None and (now_cue is None or reference_cue > now_cue):
+        # The later cue decides; overlapping cues (划线价 holds 线价, which sounds like
+        # 现价) are the reference.
+        if reference_cue is not None and (now_cue is None or now_cue[0] < reference_cue[1]):
             # "今天399，原价3999": a reference may also follow the now price.
             pair = _pair(nows, match.start(), value, earlier_is_reference=False)
             if pair is not None:
                 claims.append(PriceClaim(pair[0], match.end(), value, pair[1]))
                 nows.clear()
             else:
-                references.append((reference_cue, value))
+                references.append((reference_cue[0], value))
             continue
         if now_cue is None:
             continue
@@ -200,7 +202,7 @@ def _pairs(text: str, key: str) -> list[PriceClaim]:
             claims.append(PriceClaim(pair[0], match.end(), pair[1], value))
             references.clear()
         else:
-            nows.append((now_cue, value))
+            nows.append((now_cue[0], value))
     return claims
 
 

@@ -59,3 +59,8 @@ def test_severity_adjustments() -> None:
 def test_room_context_parses_certified_list() -> None:
     ctx = RoomContext.model_validate({"category": "jewelry", "certified": ["足金"], "product": "手镯"})
     assert ctx.certified == ["足金"]
+
+
+def test_misheard_cues_count_only_if_they_keep_a_character_of_the_cue() -> None:
+    assert _negated("这个步是足金的", "足金")  # 步是 for 不是 keeps 是
+    assert not _negated("金子纯度足金", "足金")  # 金子 sounds like 禁止 but keeps nothing of it

@@ -54,3 +54,9 @@ def test_misheard_numerals_and_cues_are_repaired(heard: str, reference: float, n
 
 def test_negated_price_talk_is_no_claim() -> None:
     assert find_price_claims("我们不说原价三千现在三百这种话") == []
+
+
+def test_a_reference_cue_holding_a_now_cue_sound_is_a_reference() -> None:
+    # 划线价 contains 线价, which sounds like 现价.
+    (claim,) = find_price_claims("划线价一千九，到手价二百九")
+    assert (claim.reference, claim.now) == (1900, 290)
