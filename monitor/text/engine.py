@@ -215,6 +215,8 @@ class TextEngine:
             if rule.rule_id in seen_rules:
                 continue
             room_match = context.category is not None and context.category in rule.rooms
+            if cand.source is Source.PINYIN and rule.entry.pinyin == "room" and not room_match:
+                continue
             # An undeclared room's goods, inferred from its words, support a misheard term
             # (a pinyin hit) but never raise severity.
             inferred = context.category is None and not topics.isdisjoint(rule.rooms)

@@ -14,7 +14,9 @@ File shape (validated by :class:`LexiconFile`)::
         regulation: GB 11887-2012 第1号修改单 ...   # optional, else the file's
         reminder: 请勿使用"千足金"，该名称已不允许使用，请改用检测证书上的标注。
         boundary: auto                    # word | substring | auto (word for terms of <= 2 chars)
-        pinyin: true                      # also match homophones of the term on pinyin
+        pinyin: true                      # also match homophones of the term on pinyin;
+                                          # "room": only in a room whose declared category is
+                                          # among the file's rooms (美白 heard as 没白 elsewhere)
         needs_context: false              # a bare hit alerts only with room or claim support
         innocent: [千足金币收藏册]          # phrases containing a surface that are no claim
 
@@ -55,7 +57,7 @@ class LexiconEntry(BaseModel):
     regulation: str | None = None
     reminder: str = Field(min_length=4)
     boundary: Literal["word", "substring", "auto"] = "auto"
-    pinyin: bool = True
+    pinyin: bool | Literal["room"] = True
     needs_context: bool = False
     innocent: tuple[str, ...] = ()
 

@@ -121,3 +121,18 @@ def test_a_misheard_short_term_that_keeps_one_character_needs_no_support(fixture
     assert _hits(fixture_engine, "这个是足经的") == [("precious_metal_claim", "warning", "足经", "pinyin")]
     # Same sound, no character kept, no support: too weak (祖今 could be anything).
     assert _hits(fixture_engine, "这个是祖今的") == []
+
+
+def test_pinyin_room_entries_match_by_sound_only_in_their_declared_room(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    cosmetics = RoomContext(category="cosmetics")
+    # 祛斑 heard as 去搬: a cosmetics claim in a cosmetics room, nothing elsewhere.
+    assert [(a.category, a.source) for a in engine.analyze("去搬效果特别明显", cosmetics)] == [
+        ("cosmetic_efficacy", "pinyin")
+    ]
+    assert engine.analyze("去搬效果特别明显") == []
+    # Everyday words with the same sound stay innocent even there.
+    assert engine.analyze("今天真没白来", cosmetics) == []
+    assert engine.analyze("我先去办个事", cosmetics) == []
