@@ -28,7 +28,7 @@ from monitor.text import context as ctx
 from monitor.text import price
 from monitor.text.lexicon import Lexicon, Rule, load_lexicons
 from monitor.text.normalize import CLAUSE_MARK, Normalized, normalize, normalize_text
-from monitor.text.pinyin import pinyin_key
+from monitor.text.pinyin import near_key, pinyin_key
 from monitor.text.tokens import WordSegmenter
 
 PINYIN_MIN_CJK_CHARS = 2
@@ -38,6 +38,10 @@ BOUNDARY_CONTEXT_CHARS = 8
 """Characters either side of a hit given to jieba to decide its word boundaries."""
 """Terms this short are matched on word boundaries (boundary: auto) and, when heard
 only as homophones, need support from context."""
+
+
+NEAR_MIN_CHARS = 3
+"""Surfaces with at least this many Chinese characters also match *near* homophones."""
 
 
 TOPIC_MEMORY_UTTERANCES = 8
@@ -79,6 +83,8 @@ class _Candidate:
     source: Source
     form: str = ""
     """For a pinyin hit: the lexicon surface (normalized) it sounds like."""
+    near: bool = False
+    """A pinyin hit that differs from the surface in one syllable of a near class (pinyin.near_key)."""
 
     @property
     def length(self) -> int:
@@ -92,6 +98,7 @@ class TextEngine:
         self.lexicon = lexicon
         surface_rules: dict[str, list[Rule]] = {}
         key_rules: dict[str, list[tuple[Rule, str]]] = {}
+        near_rules: dict[str, list[tuple[Rule, str, str]]] = {}  # near key -> rule, surface, its key
         innocent: dict[str, list[Rule]] = {}  # pinyin key of an innocent phrase -> its rules
         for rule in lexicon:
             for surface in rule.entry.surfaces:
@@ -101,6 +108,8 @@ class TextEngine:
                 surface_rules.setdefault(form, []).append(rule)
                 if rule.entry.pinyin and _sounds_like_a_word(form):
                     key_rules.setdefault(pinyin_key(form), []).append((rule, form))
+                    if _cjk_count(form) >= NEAR_MIN_CHARS:
+                        near_rules.setdefault(near_key(form), []).append((rule, form, pinyin_key(form)))
             for phrase in rule.entry.innocent:
                 innocent.setdefault(pinyin_key(normalize_text(phrase)), []).append(rule)
         self._surfaces = list(surface_rules)
@@ -110,6 +119,9 @@ class TextEngine:
         self._keys = list(key_rules)
         self._key_rules = [key_rules[k] for k in self._keys]
         self._pinyin = ahocorasick_rs.AhoCorasick(self._keys)
+        self._near_keys = list(near_rules)
+        self._near_rules = [near_rules[k] for k in self._near_keys]
+        self._near = ahocorasick_rs.AhoCorasick(self._near_keys) if near_rules else None
         innocent_keys = list(innocent)
         self._innocent_rules = [frozenset(r.rule_id for r in innocent[k]) for k in innocent_keys]
         # Innocent phrases are found on pinyin keys, so a misheard one (增值府务) still excuses.
@@ -143,6 +155,17 @@ class TextEngine:
             for rule, form in self._key_rules[index]:
                 if heard != form and heard not in self._surface_set:
                     found.append(_Candidate(rule, start, end, Source.PINYIN, form))
+        if self._near is not None:
+            for index, start, end in self._near.find_matches_as_indexes(near_key(text), overlapping=True):
+                heard = text[start:end]
+                if heard in self._surface_set:
+                    continue
+                heard_key = key[start:end]
+                for rule, form, form_key in self._near_rules[index]:
+                    # Exactly one syllable differs, and only by a near class (签做金 for 千足金).
+                    if sum(h != f for h, f in zip(heard_key, form_key, strict=True)) != 1:
+                        continue
+                    found.append(_Candidate(rule, start, end, Source.PINYIN, form, near=True))
         return found
 
     def topics_of(self, text: str) -> frozenset[str]:
@@ -181,6 +204,10 @@ class TextEngine:
             return False
         if candidate.end in bounds:
             return True
+        if candidate.source is Source.PINYIN:
+            # Heard by sound only: a hit whose end is the first half of a word (只玉 in
+            # 这只玉镯, 找材 in 找材料) is that word, not a misheard term.
+            return False
         # The hit's end falls inside a token: fine for "足金|项链" (the token is 金项链),
         # not when one token swallows the whole hit ("天然气").
         next_bound = min(b for b in bounds if b > candidate.start)
@@ -201,7 +228,14 @@ class TextEngine:
         candidates = [
             c
             for c in self._candidates(text, key)
-            if not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
+            # A sound match of a room-only entry outside its rooms is no candidate at all
+            # (it must not shadow an exact hit of its category in _drop_contained).
+            if not (
+                c.source is Source.PINYIN
+                and c.rule.entry.pinyin == "room"
+                and (context.category is None or context.category not in c.rule.rooms)
+            )
+            and not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
             and self._on_word_boundaries(c, text, boundary_cache)
         ]
         candidates = _drop_contained(candidates)
@@ -215,8 +249,6 @@ class TextEngine:
             if rule.rule_id in seen_rules:
                 continue
             room_match = context.category is not None and context.category in rule.rooms
-            if cand.source is Source.PINYIN and rule.entry.pinyin == "room" and not room_match:
-                continue
             # An undeclared room's goods, inferred from its words, support a misheard term
             # (a pinyin hit) but never raise severity.
             inferred = context.category is None and not topics.isdisjoint(rule.rooms)
@@ -290,6 +322,8 @@ class TextEngine:
             if supported or keeps_a_char:
                 return 0.65 if claim_nearby else 0.6
             return None
+        if cand.near:
+            return round(min(0.75, 0.5 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
         return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
 
     def analyze(self, text: str, context: RoomContext | None = None, state: RoomState | None = None) -> list[Alert]:
@@ -317,13 +351,17 @@ class TextEngine:
         ]
 
 
+def _cjk_count(form: str) -> int:
+    return sum("\u4e00" <= ch <= "\u9fff" for ch in form)
+
+
 def _sounds_like_a_word(form: str) -> bool:
     """Surfaces matched by sound: two or more Chinese characters and no digits.
 
     A digit passes through the pinyin key unchanged, so "999金" would match any
     homophone of 金 after a number (原价3999今天…); transcribers write digits anyway.
     """
-    return sum("\u4e00" <= ch <= "\u9fff" for ch in form) >= PINYIN_MIN_CJK_CHARS and not any(
+    return _cjk_count(form) >= PINYIN_MIN_CJK_CHARS and not any(
         ch.isdigit() for ch in form
     )
 

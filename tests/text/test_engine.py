@@ -136,3 +136,41 @@ def test_pinyin_room_entries_match_by_sound_only_in_their_declared_room(repo) ->
     # Everyday words with the same sound stay innocent even there.
     assert engine.analyze("今天真没白来", cosmetics) == []
     assert engine.analyze("我先去办个事", cosmetics) == []
+
+
+def test_near_homophones_of_long_terms_match_when_one_syllable_differs(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    # 签做金 for 千足金: qian/qian, zuo~zu (a near class), jin/jin.
+    (alert,) = [a for a in engine.analyze("签做金的手镯") if a.category == "precious_metal_claim"]
+    assert (alert.rule_id, alert.matched, alert.source) == ("PM-002", "签做金", "pinyin")
+    assert alert.confidence < 0.75
+    # Two syllables off is not the term (签做经 still is: jing folds to jin).
+    assert [a for a in engine.analyze("先做京的手镯") if a.category == "precious_metal_claim"] == []
+    # Two-character terms never match near: 足区 is not 足金.
+    assert engine.analyze("这个是足区的") == []
+    # An innocent phrase excuses its near homophones too (医疗器 sounds near 医疗级).
+    assert engine.analyze("这个是有医疗器械注册证的") == []
+
+
+def test_a_misheard_short_term_must_end_on_a_word_boundary(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    jewelry = RoomContext(category="jewelry")
+    # 辟邪 (pinyin: room) heard as 必协 in a jewelry room is the claim...
+    assert [(a.category, a.source) for a in engine.analyze("戴这个必协", jewelry)] == [("superstition", "pinyin")]
+    assert engine.analyze("戴这个必协") == []
+    # The everyday word with that sound stays innocent in the room (皮鞋 for 辟邪).
+    assert engine.analyze("这双皮鞋配着链子很搭", jewelry) == []
+    # ...but a sound match that is the first half of a word is that word (只玉 in 玉镯).
+    assert engine.analyze("这只玉镯收到货有问题找平台客服", RoomContext(category="food")) == []
+
+
+def test_room_only_sound_matches_do_not_shadow_exact_hits_outside_their_room(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    # 美白效国: the room-only sound match of a longer variant must not hide the exact 美白.
+    assert "cosmetic_efficacy" in {a.category for a in engine.analyze("这个精华美白效国特别好")}

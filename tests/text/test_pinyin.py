@@ -1,4 +1,4 @@
-from monitor.text.pinyin import fuzzy_syllable, pinyin_key, syllables
+from monitor.text.pinyin import fuzzy_syllable, near_key, near_syllable, pinyin_key, split_syllable, syllables
 
 
 def test_fuzzy_classes() -> None:
@@ -27,3 +27,14 @@ def test_key_has_one_code_point_per_character() -> None:
 
 def test_syllables_are_toneless_and_folded() -> None:
     assert syllables("传家宝") == ["can", "jia", "bao"]
+
+
+def test_near_key_folds_the_near_classes_on_top_of_the_fuzzy_ones() -> None:
+    assert split_syllable("zuo") == ("z", "uo")
+    assert split_syllable("er") == ("", "er")
+    assert near_syllable("zuo") == near_syllable("zu")  # uo/u
+    assert near_syllable("qian") == near_syllable("xian") == near_syllable("jian")  # j/q/x
+    assert near_syllable("ba") != near_syllable("pa")
+    assert pinyin_key("千足金") != pinyin_key("签做金")
+    assert near_key("千足金") == near_key("签做金") == near_key("先祖精")
+    assert len(near_key("24k金")) == 4
