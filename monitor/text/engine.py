@@ -54,6 +54,9 @@ class RoomState:
 
     fired: Counter[str] = field(default_factory=Counter)
     recent_topics: deque[frozenset[str]] = field(default_factory=lambda: deque(maxlen=TOPIC_MEMORY_UTTERANCES))
+    price_reference: str | None = None
+    """The previous utterance (as heard) when it named a reference price but no now price:
+    speech endpointing often cuts "原价九百九十九 | 现在只要一百九十九" in two."""
 
     def topics(self) -> frozenset[str]:
         """Room categories the recent utterances were about."""
@@ -284,7 +287,12 @@ class TextEngine:
                     regulation=rule.regulation,
                 )
             )
-        for claim in price.find_price_claims(normalized.original, normalized_key=key):
+        claims = price.find_price_claims(normalized.original, normalized_key=key)
+        if not claims and state.price_reference is not None:
+            # The reference price was named at the end of the previous utterance.
+            claims = price.find_price_claims(state.price_reference + "，" + normalized.original)
+        state.price_reference = normalized.original if not claims and price.has_reference_cue(key) else None
+        for claim in claims:
             state.fired[price.RULE_ID] += 1
             findings.append(
                 Finding(

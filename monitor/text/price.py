@@ -106,6 +106,11 @@ def _cue_before(pattern: re.Pattern[str], key: str, position: int, floor: int) -
     return found
 
 
+def has_reference_cue(normalized_key: str) -> bool:
+    """True if the pinyin key of a normalized utterance holds a reference-price cue (原价, 专柜...)."""
+    return _REFERENCE.search(normalized_key) is not None
+
+
 def find_price_claims(heard: str, *, normalized_key: str | None = None) -> list[PriceClaim]:
     """Every reference/much-lower-now price pair in the utterance ``heard``, not negated.
 

@@ -174,3 +174,20 @@ def test_room_only_sound_matches_do_not_shadow_exact_hits_outside_their_room(rep
     engine = TextEngine.load(repo / "lexicons")
     # 美白效国: the room-only sound match of a longer variant must not hide the exact 美白.
     assert "cosmetic_efficacy" in {a.category for a in engine.analyze("这个精华美白效国特别好")}
+
+
+def test_price_rule_pairs_a_reference_price_with_the_now_price_of_the_next_utterance(repo) -> None:
+    from monitor.text.engine import TextEngine
+
+    engine = TextEngine.load(repo / "lexicons")
+    # Endpointing cut "原价999 | 现在只要199" in two: the pair still alerts, once.
+    state = RoomState()
+    assert engine.analyze("原价999", None, state) == []
+    (alert,) = engine.analyze("现在只要199", None, state)
+    assert (alert.rule_id, alert.category) == ("FP-900", "false_price")
+    assert engine.analyze("现在只要199", None, state) == []
+    # Only the immediately preceding utterance counts.
+    state = RoomState()
+    engine.analyze("原价999", None, state)
+    engine.analyze("今天天气不错", None, state)
+    assert engine.analyze("现在只要199", None, state) == []
