@@ -42,6 +42,8 @@ only as homophones, need support from context."""
 
 NEAR_MIN_CHARS = 3
 """Surfaces with at least this many Chinese characters also match *near* homophones."""
+LONG_NEAR_MIN_CHARS = 4
+"""Surfaces with at least this many Chinese characters also match on the long near classes."""
 
 
 TOPIC_MEMORY_UTTERANCES = 8
@@ -101,7 +103,8 @@ class TextEngine:
         self.lexicon = lexicon
         surface_rules: dict[str, list[Rule]] = {}
         key_rules: dict[str, list[tuple[Rule, str]]] = {}
-        near_rules: dict[str, list[tuple[Rule, str, str]]] = {}  # near key -> rule, surface, its key
+        # Long near key -> rule, surface, its pinyin key, whether the long classes apply to it.
+        near_rules: dict[str, list[tuple[Rule, str, str, bool]]] = {}
         innocent: dict[str, list[Rule]] = {}  # pinyin key of an innocent phrase -> its rules
         for rule in lexicon:
             for surface in rule.entry.surfaces:
@@ -112,7 +115,10 @@ class TextEngine:
                 if rule.entry.pinyin and _sounds_like_a_word(form):
                     key_rules.setdefault(pinyin_key(form), []).append((rule, form))
                     if _cjk_count(form) >= NEAR_MIN_CHARS:
-                        near_rules.setdefault(near_key(form), []).append((rule, form, pinyin_key(form)))
+                        long = _cjk_count(form) >= LONG_NEAR_MIN_CHARS
+                        near_rules.setdefault(near_key(form, long=True), []).append(
+                            (rule, form, pinyin_key(form), long)
+                        )
             for phrase in rule.entry.innocent:
                 innocent.setdefault(pinyin_key(normalize_text(phrase)), []).append(rule)
         self._surfaces = list(surface_rules)
@@ -122,9 +128,8 @@ class TextEngine:
         self._keys = list(key_rules)
         self._key_rules = [key_rules[k] for k in self._keys]
         self._pinyin = ahocorasick_rs.AhoCorasick(self._keys)
-        self._near_keys = list(near_rules)
-        self._near_rules = [near_rules[k] for k in self._near_keys]
-        self._near = ahocorasick_rs.AhoCorasick(self._near_keys) if near_rules else None
+        self._near_rules = list(near_rules.values())
+        self._near = ahocorasick_rs.AhoCorasick(list(near_rules)) if near_rules else None
         innocent_keys = list(innocent)
         self._innocent_rules = [frozenset(r.rule_id for r in innocent[k]) for k in innocent_keys]
         # Innocent phrases are found on pinyin keys, so a misheard one (增值府务) still excuses.
@@ -158,17 +163,30 @@ class TextEngine:
             for rule, form in self._key_rules[index]:
                 if heard != form and heard not in self._surface_set:
                     found.append(_Candidate(rule, start, end, Source.PINYIN, form))
-        if self._near is not None:
-            for index, start, end in self._near.find_matches_as_indexes(near_key(text), overlapping=True):
-                heard = text[start:end]
-                if heard in self._surface_set:
+        if self._near is None:
+            return found
+        # One automaton on long near keys; a surface of three characters is then held to
+        # the short near classes at the syllable that differs.
+        for index, start, end in self._near.find_matches_as_indexes(near_key(text, long=True), overlapping=True):
+            heard = text[start:end]
+            if heard in self._surface_set:
+                continue
+            heard_key = key[start:end]
+            for rule, form, form_key, long in self._near_rules[index]:
+                # Exactly one syllable differs, and only by a near class (签做金 for 千足金).
+                different = [i for i, (h, f) in enumerate(zip(heard_key, form_key, strict=True)) if h != f]
+                if len(different) != 1:
                     continue
-                heard_key = key[start:end]
-                for rule, form, form_key in self._near_rules[index]:
-                    # Exactly one syllable differs, and only by a near class (签做金 for 千足金).
-                    if sum(h != f for h, f in zip(heard_key, form_key, strict=True)) != 1:
-                        continue
-                    found.append(_Candidate(rule, start, end, Source.PINYIN, form, near=True))
+                at = different[0]
+                if not long and near_key(heard[at]) != near_key(form[at]):
+                    continue
+                # A first or last syllable off, the rest a word: that word and a
+                # neighbour (石|高血压 is not 治高血压, 的|租金 not 镀足金).
+                if at == 0 and self.segmenter.is_dictionary_word(heard[1:]):
+                    continue
+                if at == len(heard) - 1 and self.segmenter.is_dictionary_word(heard[:-1]):
+                    continue
+                found.append(_Candidate(rule, start, end, Source.PINYIN, form, near=True))
         return found
 
     def topics_of(self, text: str) -> frozenset[str]:
@@ -288,10 +306,10 @@ class TextEngine:
                 )
             )
         claims = price.find_price_claims(normalized.original, normalized_key=key)
-        if not claims and state.price_reference is not None:
+        if not claims and state.price_reference is not None and price.names_now_price(text, key):
             # The reference price was named at the end of the previous utterance.
             claims = price.find_price_claims(state.price_reference + "，" + normalized.original)
-        state.price_reference = normalized.original if not claims and price.has_reference_cue(key) else None
+        state.price_reference = normalized.original if not claims and price.names_reference_price(text, key) else None
         for claim in claims:
             state.fired[price.RULE_ID] += 1
             findings.append(

@@ -106,9 +106,20 @@ def _cue_before(pattern: re.Pattern[str], key: str, position: int, floor: int) -
     return found
 
 
-def has_reference_cue(normalized_key: str) -> bool:
-    """True if the pinyin key of a normalized utterance holds a reference-price cue (原价, 专柜...)."""
-    return _REFERENCE.search(normalized_key) is not None
+def _cue_then_number(pattern: re.Pattern[str], text: str, key: str) -> bool:
+    cue = pattern.search(key)
+    return cue is not None and any(ch.isdigit() for ch in text[cue.start() :])
+
+
+def names_reference_price(text: str, key: str) -> bool:
+    """True if normalized ``text`` (pinyin key ``key``) has a reference-price cue (原价,
+    专柜...) with a number after it: a claim the next utterance may complete."""
+    return _cue_then_number(_REFERENCE, text, key)
+
+
+def names_now_price(text: str, key: str) -> bool:
+    """True if normalized ``text`` has a now-price cue (现在, 只要...) with a number after it."""
+    return _cue_then_number(_NOW, text, key)
 
 
 def find_price_claims(heard: str, *, normalized_key: str | None = None) -> list[PriceClaim]:

@@ -150,6 +150,10 @@ def test_near_homophones_of_long_terms_match_when_one_syllable_differs(repo) -> 
     assert [a for a in engine.analyze("先做京的手镯") if a.category == "precious_metal_claim"] == []
     # Two-character terms never match near: 足区 is not 足金.
     assert engine.analyze("这个是足区的") == []
+    # Long terms (>= 4 characters) also fold z/c/s and e/i: 自下交易 for 私下交易.
+    assert "private_transaction" in {a.category for a in engine.analyze("想要的宝宝自下交易更便宜")}
+    # ...but a first syllable off whose remainder is a word is that word (石|高血压).
+    assert engine.analyze("这块奇石高血压的按需购买") == []
     # An innocent phrase excuses its near homophones too (医疗器 sounds near 医疗级).
     assert engine.analyze("这个是有医疗器械注册证的") == []
 

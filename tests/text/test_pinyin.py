@@ -38,3 +38,7 @@ def test_near_key_folds_the_near_classes_on_top_of_the_fuzzy_ones() -> None:
     assert pinyin_key("千足金") != pinyin_key("签做金")
     assert near_key("千足金") == near_key("签做金") == near_key("先祖精")
     assert len(near_key("24k金")) == 4
+    # z/c/s and e/i fold only in the keys of long terms.
+    assert near_key("私下交易") != near_key("自下交易")
+    assert near_key("私下交易", long=True) == near_key("自下交易", long=True)
+    assert near_key("治疗失眠", long=True) == near_key("这疗失眠", long=True)
