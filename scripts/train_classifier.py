@@ -4,13 +4,22 @@
     .venv/bin/python scripts/train_classifier.py           # writes models/claim_classifier.{onnx,json}
     .venv/bin/python scripts/train_classifier.py --out /tmp/m   # elsewhere (tests use this)
 
-Method (see docs/CLASSIFIER.md): one binary logistic regression per TAXONOMY.md
-category (one-vs-rest, liblinear, fixed seed) over the hashed character n-gram and
-jieba word features of :mod:`monitor.classifier.features`; Platt scaling per category
-fitted on the held-out hand-written dev set; per-category thresholds chosen on the
-calibrated dev scores for precision (above every dev item that lacks the category).
-The ONNX graph holds the weights, the Platt parameters and the sigmoid; its input
-is the sparse feature vector (``indices`` int64, ``values`` float32).
+Method (see docs/CLASSIFIER.md): one multinomial (softmax) logistic regression over
+the TAXONOMY.md categories plus a "no claim" class (L-BFGS, deterministic), over the
+hashed character n-gram and jieba word features of :mod:`monitor.classifier.features`;
+a line claiming two categories is one training row per category. A category's score
+is its log-probability under the softmax, so categories compete with "no claim"
+(which ranks paraphrases better than one-vs-rest models). Trained on the template
+sentences of ``train.jsonl`` plus the hand-written ``handwritten/`` folder (weighted
+up: its phrasings are the realistic ones). Platt scaling and precision-first
+thresholds per category are fitted on the calibration items: the held-out
+hand-written ``dev/`` set plus out-of-fold scores of the hand-written training lines
+(each fold scored by a model trained without it), so thresholds sit above well over
+a thousand realistic negatives. ``test/`` is never read here except to check that no
+line of it is trained on or calibrated on.
+The ONNX graph holds the weights, the log-softmax, the Platt parameters and the
+sigmoid; its input is the sparse feature vector (``indices`` int64, ``values``
+float32), its outputs ``probabilities`` (calibrated) and ``scores`` (log-probabilities).
 
 Needs the ``dev`` extra (scikit-learn, onnx); the runtime needs only onnxruntime.
 """
@@ -34,27 +43,38 @@ import onnx  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import sklearn  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monitor.classifier.calibration import MIN_PRECISION, choose_threshold, fit_platt, sigmoid  # noqa: E402
-from monitor.classifier.data import DevExample, load_dev, load_train  # noqa: E402
+from monitor.classifier.calibration import (  # noqa: E402
+    MAX_FALSE_RATE,
+    MIN_PRECISION,
+    choose_threshold,
+    fit_platt,
+    sigmoid,
+)
+from monitor.classifier.data import Example, load_labelled, load_train  # noqa: E402
 from monitor.classifier.features import Featurizer, FeaturizerConfig  # noqa: E402
 from monitor.taxonomy import CATEGORIES  # noqa: E402
 from monitor.text.normalize import normalize  # noqa: E402
 
 MAX_ITER = 3000
-SEED = 1123
-C_REGULARIZATION = 50.0
+TOLERANCE = 1e-4
+C_REGULARIZATION = 20.0
 NEGATIVE_WEIGHT = 1.0
 POSITIVE_WEIGHT = 3.0
 OPSET = 17
 IR_VERSION = 8
 MODEL_NAME = "claim_classifier"
 REFERENCE_EVERY = 15
+HANDWRITTEN_WEIGHT = 3.0
+"""Sample weight of a hand-written training line relative to a template line."""
+OUT_OF_FOLD = 5
+"""Folds over the hand-written training lines for out-of-fold calibration scores."""
 
 
 def _matrix(featurizer: Featurizer, texts: list[str]) -> sp.csr_matrix:
@@ -74,18 +94,49 @@ def _label_matrix(labels: list[frozenset[str]]) -> np.ndarray:
     return np.array([[c in row for c in CATEGORIES] for row in labels], dtype=bool)
 
 
-def check_disjoint(train_texts: list[str], dev: list[DevExample]) -> None:
-    """Refuse to train when a dev utterance equals a training one after normalization."""
-    seen = {normalize(t).text for t in train_texts}
-    leaks = [d for d in dev if normalize(d.text).text in seen]
+def _rows(labels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax training rows: (example index, class, sample weight); class ``len(CATEGORIES)`` is "no claim"."""
+    index, target, sample_weight = [], [], []
+    for i, row in enumerate(labels):
+        claimed = np.flatnonzero(row)
+        for k in claimed if len(claimed) else [len(CATEGORIES)]:
+            index.append(i)
+            target.append(k)
+            sample_weight.append(weight[i] * (POSITIVE_WEIGHT if len(claimed) else NEGATIVE_WEIGHT))
+    return np.array(index), np.array(target), np.array(sample_weight)
+
+
+def _fit(x: sp.csr_matrix, labels: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax weights (n_features, classes) and biases, rounded to float32 as exported."""
+    index, target, sample_weight = _rows(labels, weight)
+    model = LogisticRegression(C=C_REGULARIZATION, solver="lbfgs", max_iter=MAX_ITER, tol=TOLERANCE)
+    model.fit(x[index], target, sample_weight=sample_weight)
+    return model.coef_.T.astype(np.float32).astype(np.float64), model.intercept_.astype(np.float32).astype(np.float64)
+
+
+def _scores(x: sp.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per-category log-probabilities (float64), the "no claim" class dropped."""
+    logits = np.asarray(x @ weights) + bias
+    return (logits - logsumexp(logits, axis=1, keepdims=True))[:, : len(CATEGORIES)]
+
+
+def check_disjoint(trained: list[Example], held_out: dict[str, list[Example]]) -> None:
+    """Refuse to train when a held-out utterance equals a trained (or other held-out) one after normalization."""
+    owner = {normalize(t.text).text: f"{t.source}:{t.line}" for t in trained}
+    leaks: list[str] = []
+    for examples in held_out.values():
+        for example in examples:
+            key = normalize(example.text).text
+            if key in owner:
+                leaks.append(f"{example.source}:{example.line} = {owner[key]}: {example.text}")
+        owner.update({normalize(e.text).text: f"{e.source}:{e.line}" for e in examples})
     if leaks:
-        listed = "; ".join(f"{d.source}:{d.line}: {d.text}" for d in leaks[:5])
-        raise SystemExit(f"{len(leaks)} dev utterances also appear in the training set: {listed}")
+        raise SystemExit(f"{len(leaks)} held-out utterances also appear elsewhere: " + "; ".join(leaks[:5]))
 
 
 def build_onnx(weights: np.ndarray, bias: np.ndarray, platt_a: np.ndarray, platt_b: np.ndarray) -> bytes:
-    """The scoring graph: gather rows of W by index, weight, sum, add bias, Platt, sigmoid."""
-    n_classes = weights.shape[1]
+    """The scoring graph: gather rows of W by index, weight, sum, add bias, log-softmax, Platt, sigmoid."""
+    n_classes = len(platt_a)
     initializers = [
         numpy_helper.from_array(weights.astype(np.float32), "W"),
         numpy_helper.from_array(bias.astype(np.float32), "bias"),
@@ -93,6 +144,7 @@ def build_onnx(weights: np.ndarray, bias: np.ndarray, platt_a: np.ndarray, platt
         numpy_helper.from_array(platt_b.astype(np.float32), "platt_b"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
         numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+        numpy_helper.from_array(np.array([n_classes], dtype=np.int64), "n_categories"),
     ]
     nodes = [
         helper.make_node("Gather", ["W", "indices"], ["rows"], axis=0),
@@ -100,7 +152,9 @@ def build_onnx(weights: np.ndarray, bias: np.ndarray, platt_a: np.ndarray, platt
         helper.make_node("Mul", ["rows", "values_col"], ["weighted"]),
         helper.make_node("ReduceSum", ["weighted", "axis0"], ["dot"], keepdims=0),
         helper.make_node("Add", ["dot", "bias"], ["logits"]),
-        helper.make_node("Mul", ["logits", "platt_a"], ["scaled"]),
+        helper.make_node("LogSoftmax", ["logits"], ["log_probabilities"], axis=0),
+        helper.make_node("Slice", ["log_probabilities", "axis0", "n_categories"], ["scores"]),
+        helper.make_node("Mul", ["scores", "platt_a"], ["scaled"]),
         helper.make_node("Add", ["scaled", "platt_b"], ["calibrated_logits"]),
         helper.make_node("Sigmoid", ["calibrated_logits"], ["probabilities"]),
     ]
@@ -113,7 +167,7 @@ def build_onnx(weights: np.ndarray, bias: np.ndarray, platt_a: np.ndarray, platt
         ],
         outputs=[
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [n_classes]),
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [n_classes]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n_classes]),
         ],
         initializer=initializers,
     )
@@ -132,9 +186,13 @@ def _sha256(data: bytes) -> str:
 
 
 def data_hash(samples_dir: Path) -> str:
-    """sha256 over the training file and the dev files (names and bytes, sorted)."""
+    """sha256 over the training file and the hand-written and dev files (names and bytes, sorted)."""
     digest = hashlib.sha256()
-    paths = [samples_dir / "train.jsonl", *sorted((samples_dir / "dev").glob("*.txt"))]
+    paths = [
+        samples_dir / "train.jsonl",
+        *sorted((samples_dir / "handwritten").glob("*.txt")),
+        *sorted((samples_dir / "dev").glob("*.txt")),
+    ]
     for path in paths:
         digest.update(path.relative_to(samples_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -151,44 +209,49 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
 
 
 def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
-    train_set = load_train(samples_dir / "train.jsonl")
-    dev = load_dev(samples_dir / "dev")
-    check_disjoint([t.text for t in train_set], dev)
+    templates = load_train(samples_dir / "train.jsonl")
+    handwritten = load_labelled(samples_dir / "handwritten")
+    dev = load_labelled(samples_dir / "dev")
+    held_out = {"dev": dev}
+    if (samples_dir / "test").is_dir():
+        held_out["test"] = load_labelled(samples_dir / "test")
+    check_disjoint(templates + handwritten, held_out)
 
     config = FeaturizerConfig()
     featurizer = Featurizer(config)
+    train_set = templates + handwritten
     x_train = _matrix(featurizer, [t.text for t in train_set])
     y_train = _label_matrix([t.labels for t in train_set])
+    is_handwritten = np.arange(len(train_set)) >= len(templates)
     x_dev = _matrix(featurizer, [d.text for d in dev])
-    y_dev = _label_matrix([d.labels for d in dev])
+    # Calibration items: dev, then the hand-written training lines scored out of fold.
+    y_calibration = _label_matrix([e.labels for e in dev + handwritten])
+    fold = np.where(is_handwritten, np.arange(len(train_set)) % OUT_OF_FOLD, -1)
+
+    weight = np.where(is_handwritten, HANDWRITTEN_WEIGHT, 1.0)
+    weights, bias = _fit(x_train, y_train, weight)
+    out_of_fold = np.zeros((int(is_handwritten.sum()), len(CATEGORIES)))
+    for f in range(OUT_OF_FOLD):
+        keep, held = fold != f, fold == f
+        fold_weights, fold_bias = _fit(x_train[keep], y_train[keep], weight[keep])
+        out_of_fold[fold[is_handwritten] == f] = _scores(x_train[held], fold_weights, fold_bias)
+    calibration_scores = np.vstack([_scores(x_dev, weights, bias), out_of_fold])
+    negative = ~y_calibration.any(axis=1)
 
     n_classes = len(CATEGORIES)
-    weights = np.zeros((config.n_features, n_classes), dtype=np.float64)
-    bias = np.zeros(n_classes, dtype=np.float64)
     platt_a = np.zeros(n_classes)
     platt_b = np.zeros(n_classes)
     thresholds: dict[str, float] = {}
-    reference_texts = [d.text for d in dev[::REFERENCE_EVERY]]
-    x_reference = _matrix(featurizer, reference_texts)
-    reference = np.zeros((len(reference_texts), n_classes))
     for k, category in enumerate(CATEGORIES):
-        target = y_train[:, k]
-        sample_weight = np.where(target, POSITIVE_WEIGHT, NEGATIVE_WEIGHT)
-        # liblinear visits coordinates in a random order: fixed seed.
-        model = LogisticRegression(
-            C=C_REGULARIZATION, solver="liblinear", max_iter=MAX_ITER, tol=1e-6, random_state=SEED
+        platt_a[k], platt_b[k] = fit_platt(calibration_scores[:, k], y_calibration[:, k])
+        probabilities = sigmoid(platt_a[k] * calibration_scores[:, k] + platt_b[k])
+        thresholds[category] = choose_threshold(
+            probabilities, y_calibration[:, k], negative, max_false_rate=MAX_FALSE_RATE
         )
-        model.fit(x_train, target, sample_weight=sample_weight)
-        # Round-trip through float32 so the reference scores are those of the exported weights.
-        weights[:, k] = model.coef_[0].astype(np.float32)
-        bias[k] = np.float32(model.intercept_[0])
-        dev_logits = np.asarray(x_dev @ weights[:, k]).ravel() + bias[k]
-        platt_a[k], platt_b[k] = fit_platt(dev_logits, y_dev[:, k])
-        dev_probabilities = sigmoid(platt_a[k] * dev_logits + platt_b[k])
-        # Reference scores of the training-time (float64 scikit-learn) model, which the
-        # exported float32 ONNX graph must reproduce (tests/classifier).
-        reference[:, k] = sigmoid(platt_a[k] * model.decision_function(x_reference) + platt_b[k])
-        thresholds[category] = choose_threshold(dev_probabilities, y_dev[:, k], ~y_dev.any(axis=1))
+    reference_texts = [d.text for d in dev[::REFERENCE_EVERY]]
+    # Reference scores of the training-time (float64) model, which the exported float32
+    # ONNX graph must reproduce (tests/classifier).
+    reference = sigmoid(platt_a * _scores(_matrix(featurizer, reference_texts), weights, bias) + platt_b)
 
     onnx_bytes = build_onnx(weights, bias, platt_a, platt_b)
     onnx_sha = _sha256(onnx_bytes)
@@ -197,8 +260,9 @@ def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
         "categories": list(CATEGORIES),
         "thresholds": thresholds,
         "calibration": {
-            "method": "platt on hand-written dev set",
+            "method": f"platt on hand-written dev set and {OUT_OF_FOLD}-fold out-of-fold hand-written training lines",
             "min_precision": MIN_PRECISION,
+            "max_false_rate": MAX_FALSE_RATE,
             "a": [round(float(v), 8) for v in platt_a],
             "b": [round(float(v), 8) for v in platt_b],
         },
@@ -206,9 +270,12 @@ def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
         "training": {
             "C": C_REGULARIZATION,
             "positive_weight": POSITIVE_WEIGHT,
-            "solver": "liblinear",
-            "seed": SEED,
-            "train_examples": len(train_set),
+            "handwritten_weight": HANDWRITTEN_WEIGHT,
+            "out_of_fold": OUT_OF_FOLD,
+            "model": "multinomial logistic regression, categories + no-claim class",
+            "solver": "lbfgs",
+            "train_examples": len(templates),
+            "handwritten_examples": len(handwritten),
             "dev_examples": len(dev),
             "data_sha256": data_hash(samples_dir),
             "versions": {

@@ -5,7 +5,7 @@
     clf.predict(text)                                    # {category: calibrated probability}
     clf.version                                          # "clf-<hash12>", for alerts' model_version
 
-A linear one-vs-rest model over hashed character n-grams and jieba words
+A linear softmax model (categories + "no claim") over hashed character n-grams and jieba words
 (:mod:`monitor.classifier.features`), exported to ONNX by
 ``scripts/train_classifier.py`` and run with onnxruntime on one thread, so many
 rooms can share the cores. Probabilities are Platt-calibrated per category on the
@@ -39,7 +39,8 @@ class Scores:
     """Both outputs of the graph for one utterance, in ``categories`` order."""
 
     probabilities: npt.NDArray[np.float32]
-    logits: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    """Uncalibrated scores: each category's log-probability under the model's softmax."""
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -129,15 +130,13 @@ class ClaimClassifier:
         return classifier
 
     def scores(self, text: str) -> Scores:
-        """Calibrated probabilities and raw logits of ``text`` (one utterance, raw text)."""
+        """Calibrated probabilities and raw scores of ``text`` (one utterance, raw text)."""
         indices, values = self._featurizer.features(text)
         if len(indices) == 0:
             # ReduceSum over zero rows is zeros: the bias alone decides, as in training.
             indices, values = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.float32)
-        probabilities, logits = self._session.run(
-            ["probabilities", "logits"], {"indices": indices, "values": values}
-        )
-        return Scores(probabilities=probabilities, logits=logits)
+        probabilities, scores = self._session.run(["probabilities", "scores"], {"indices": indices, "values": values})
+        return Scores(probabilities=probabilities, scores=scores)
 
     def predict(self, text: str) -> dict[str, float]:
         """Calibrated probability (0..1) per category id for one utterance."""

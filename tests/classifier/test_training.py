@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from monitor.classifier.calibration import choose_threshold, fit_platt, sigmoid
-from monitor.classifier.data import load_dev, load_train
+from monitor.classifier.data import load_labelled, load_train
 from monitor.classifier.features import Featurizer
 from monitor.config import REPO_ROOT
+from monitor.errors import InputError
 from monitor.taxonomy import CATEGORIES
 from monitor.text.normalize import normalize
 
@@ -32,17 +33,47 @@ def _script(name: str) -> ModuleType:
     return module
 
 
-def test_no_dev_utterance_appears_in_training_after_normalization() -> None:
-    train = {normalize(t.text).text for t in load_train(SAMPLES / "train.jsonl")}
-    dev = load_dev(SAMPLES / "dev")
-    assert [d.text for d in dev if normalize(d.text).text in train] == []
+def test_held_out_sets_share_no_utterance_with_training_or_each_other() -> None:
+    trained = {normalize(t.text).text for t in load_train(SAMPLES / "train.jsonl")}
+    trained |= {normalize(t.text).text for t in load_labelled(SAMPLES / "handwritten")}
+    dev = {normalize(d.text).text for d in load_labelled(SAMPLES / "dev")}
+    test = {normalize(d.text).text for d in load_labelled(SAMPLES / "test")}
+    assert dev & trained == set()
+    assert test & trained == set()
+    assert test & dev == set()
 
 
-def test_dev_set_covers_every_category_and_many_negatives() -> None:
-    dev = load_dev(SAMPLES / "dev")
+@pytest.mark.parametrize(
+    ("folder", "claims", "negatives"), [("dev", 25, 300), ("test", 40, 400), ("handwritten", 100, 900)]
+)
+def test_hand_written_sets_cover_every_category_and_many_negatives(folder: str, claims: int, negatives: int) -> None:
+    examples = load_labelled(SAMPLES / folder)
     for category in CATEGORIES:
-        assert sum(category in d.labels for d in dev) >= 25, category
-    assert sum(not d.labels for d in dev) >= 300
+        assert sum(category in e.labels for e in examples) >= claims, category
+    assert sum(not e.labels for e in examples) >= negatives
+
+
+def test_labelled_folder_reads_prefixed_files_and_names_what_is_wrong(tmp_path: Path) -> None:
+    for category in CATEGORIES:
+        (tmp_path / f"{category}.txt").write_text("# comment\n一句话\n", encoding="utf-8")
+    (tmp_path / "spoken_medical_claim.txt").write_text("喝了血管就通了\t absolute_claim\n", encoding="utf-8")
+    (tmp_path / "negatives_a.txt").write_text("今天包邮\n", encoding="utf-8")
+    examples = load_labelled(tmp_path)
+    assert len(examples) == len(CATEGORIES) + 2
+    spoken = next(e for e in examples if e.source.endswith("spoken_medical_claim.txt"))
+    assert spoken.labels == {"medical_claim", "absolute_claim"} and spoken.line == 1
+    assert examples[-1].labels == frozenset() and examples[-1].text == "今天包邮"
+
+    (tmp_path / "notes.txt").write_text("x\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"notes\.txt: file name names no category"):
+        load_labelled(tmp_path)
+    (tmp_path / "notes.txt").unlink()
+    (tmp_path / "superstition.txt").unlink()
+    with pytest.raises(InputError, match=r"no claim file for categories \['superstition'\]"):
+        load_labelled(tmp_path)
+    (tmp_path / "superstition.txt").write_text("开过光\tno_such_category\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"superstition\.txt:1: unknown categories"):
+        load_labelled(tmp_path)
 
 
 def test_training_set_has_hundreds_per_category_and_thousands_of_negatives() -> None:
@@ -86,6 +117,21 @@ def test_platt_fit_is_monotone_and_thresholds_exclude_every_negative() -> None:
     probabilities = sigmoid(a * logits + b)
     threshold = choose_threshold(probabilities, positive, ~positive)
     assert probabilities[~positive].max() < threshold <= probabilities[positive].min()
+
+
+def test_threshold_may_admit_the_allowed_share_of_negatives_only() -> None:
+    # 998 ordinary negatives up to 0.8 and two outliers (a denied claim, say) at 0.96 and 0.98.
+    negatives = np.concatenate([np.linspace(0.0, 0.8, 998), [0.96, 0.98]])
+    positives = np.array([0.5, 0.85, 0.95, 0.97, 0.99])
+    probabilities = np.concatenate([negatives, positives])
+    positive = np.arange(len(probabilities)) >= len(negatives)
+    strict = choose_threshold(probabilities, positive, ~positive, min_precision=0.5)
+    assert 0.98 < strict <= 0.99  # the outliers set it: one claim of five is caught
+    lenient = choose_threshold(probabilities, positive, ~positive, min_precision=0.5, max_false_rate=0.002)
+    assert (probabilities[~positive] >= lenient).sum() == 2  # 0.2% of 1,000
+    assert (probabilities[positive] >= lenient).sum() == 4
+    tighter = choose_threshold(probabilities, positive, ~positive, min_precision=0.9, max_false_rate=0.002)
+    assert tighter > 0.98  # precision still rules: 4 of 6 is below 0.9
 
 
 @pytest.mark.slow
