@@ -48,8 +48,8 @@ def fuzzy_syllable(syllable: str) -> str:
 NEAR_INITIALS: tuple[tuple[str, ...], ...] = (("j", "q", "x"),)
 """Initials folded together in near keys (the transcriber's most frequent initial confusion
 on live-commerce speech: 签/千, 先/千, 精/金)."""
-NEAR_FINALS: tuple[tuple[str, ...], ...] = (("u", "uo"),)
-"""Finals folded together in near keys (做/足)."""
+NEAR_FINALS: tuple[tuple[str, ...], ...] = (("u", "uo"), ("ie", "ue"))
+"""Finals folded together in near keys (做/足, 些/血)."""
 
 LONG_NEAR_INITIALS: tuple[tuple[str, ...], ...] = (("z", "c", "s"),)
 """Initials folded together in the near keys of terms of four or more characters only

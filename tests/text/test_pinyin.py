@@ -33,6 +33,7 @@ def test_near_key_folds_the_near_classes_on_top_of_the_fuzzy_ones() -> None:
     assert split_syllable("zuo") == ("z", "uo")
     assert split_syllable("er") == ("", "er")
     assert near_syllable("zuo") == near_syllable("zu")  # uo/u
+    assert near_syllable("xue") == near_syllable("xie")  # ue/ie
     assert near_syllable("qian") == near_syllable("xian") == near_syllable("jian")  # j/q/x
     assert near_syllable("ba") != near_syllable("pa")
     assert pinyin_key("千足金") != pinyin_key("签做金")
