@@ -9,8 +9,9 @@ A linear softmax model (categories + "no claim") over hashed character n-grams a
 (:mod:`monitor.classifier.features`), exported to ONNX by
 ``scripts/train_classifier.py`` and run with onnxruntime on one thread, so many
 rooms can share the cores. Probabilities are Platt-calibrated per category on the
-hand-written dev set; ``thresholds`` were chosen there for precision. Input text is
-raw (the featurizer normalizes it). See docs/CLASSIFIER.md.
+hand-written dev set plus out-of-fold scores of the hand-written training lines;
+``thresholds`` were chosen there for precision. Input text is raw (the featurizer
+normalizes it). See docs/CLASSIFIER.md.
 """
 
 from __future__ import annotations
