@@ -64,12 +64,20 @@ def cer(reference: str, hypothesis: str) -> tuple[int, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", type=Path, default=SAMPLES / "manifest.jsonl")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=SAMPLES / "manifest.jsonl",
+        help="clip list; its files are relative to its folder (samples/heldout/manifest.jsonl: the held-out set)",
+    )
     parser.add_argument("--variants", help="comma-separated variants (default: all)")
     parser.add_argument("--voices", help="comma-separated voice ids (default: all)")
     parser.add_argument("--limit", type=int, default=0, help="at most N clips per variant (seeded sample)")
     parser.add_argument("--beam", type=int, help="MONITOR_ASR_BEAM_SIZE for this run")
     parser.add_argument("--bias", help="MONITOR_ASR_BIAS for this run")
+    parser.add_argument(
+        "--no-rescore", action="store_true", help="first pass only (MONITOR_ASR_RESCORE=false): measures rescoring"
+    )
     parser.add_argument("--show-misses", action="store_true", help="print what was heard on misses")
     parser.add_argument(
         "--rooms",
@@ -103,6 +111,8 @@ def main() -> int:
         overrides["asr_beam_size"] = args.beam
     if args.bias:
         overrides["asr_bias"] = args.bias
+    if args.no_rescore:
+        overrides["asr_rescore"] = False
     settings = load_settings(**overrides)
     detectors = load_detectors(settings)
     started = time.perf_counter()
@@ -123,6 +133,7 @@ def main() -> int:
     negatives: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # clips with an alert, clips
     silent: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # alerts, clips
     errors: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # char edits, ref chars
+    utterances: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # rewritten by rescoring, transcribed
     audio_s: dict[str, float] = defaultdict(float)
     work_s: dict[str, float] = defaultdict(float)
     cpu_s: dict[str, float] = defaultdict(float)
@@ -139,7 +150,7 @@ def main() -> int:
             context = RoomContext(category=room or room_rng.choice(all_rooms))
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            scan_file(SAMPLES / row["file"], detectors=detectors, transcriber=transcriber,
+            scan_file(args.manifest.parent / row["file"], detectors=detectors, transcriber=transcriber,
                       emit=alerts.append, on_transcript=heard.append, context=context)
         except AudioDecodeError as exc:
             print(f"  unreadable: {exc}")
@@ -150,6 +161,11 @@ def main() -> int:
         audio_s[variant] += float(row["duration"])
         found = {a.category for a in alerts}
         text = "".join(t.text for t in heard)
+        first_pass = "".join(t.heard or t.text for t in heard)
+        rewritten = sum(bool(t.rewrites) for t in heard)
+        utterances[variant][0] += rewritten
+        utterances[variant][1] += len(heard)
+        shown = text if first_pass == text else f"{first_pass} -> {text}"
         if row["text"]:
             edits, length = cer(row["text"], text)
             errors[variant][0] += edits
@@ -164,22 +180,23 @@ def main() -> int:
                 ceiling[variant][0] += category in ref_found
                 ceiling[variant][1] += 1
                 if args.show_misses and not hit:
-                    print(f"  miss {category:24s} {row['file']}: said {row['text']!r} heard {text!r}")
+                    print(f"  miss {category:24s} {row['file']}: said {row['text']!r} heard {shown!r}")
         elif row["kind"] == "negative":
             negatives[variant][0] += bool(alerts)
             negatives[variant][1] += 1
             if args.show_misses and alerts:
-                print(f"  false {sorted(found)} {row['file']}: said {row['text']!r} heard {text!r}")
+                print(f"  false {sorted(found)} {row['file']}: said {row['text']!r} heard {shown!r}")
         else:  # music_only, silence
             silent[variant][0] += len(alerts)
             silent[variant][1] += 1
             if args.show_misses and heard:
-                print(f"  heard on {variant} {row['file']}: {text!r}")
+                print(f"  heard on {variant} {row['file']}: {shown!r}")
 
     summary: dict[str, object] = {
         "model_version": transcriber.model_version,
         "beam_size": settings.asr_beam_size,
         "bias": settings.asr_bias,
+        "rescore": settings.asr_rescore,
         "threads": settings.asr_threads,
         "clips": len(rows),
         "load_s": round(load_s, 2),
@@ -205,6 +222,8 @@ def main() -> int:
             entry["alerts_on_non_speech"] = silent[variant][0]
         if errors[variant][1]:
             entry["cer"] = round(errors[variant][0] / errors[variant][1], 3)
+        if utterances[variant][1]:
+            entry["rescored_share"] = round(utterances[variant][0] / utterances[variant][1], 3)
         variants_summary[variant] = entry
         print(f"{variant:12s} " + " ".join(f"{k}={v}" for k, v in entry.items() if k != "recall_by_category"))
         if "recall_by_category" in entry:

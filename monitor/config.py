@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     asr_bias: Literal["none", "base", "prompt_terms", "hotwords"] = Field(
         default="base", description="Decoder prompt: see docs/ASR.md (measured)."
     )
+    asr_rescore: bool = Field(
+        default=True, description="Lexicon rescoring: the decoder confirms sound-alike risk terms (docs/ASR.md)."
+    )
 
     # Server
     host: str = "127.0.0.1"

@@ -11,7 +11,14 @@ up, safe to call from several threads at once)::
 Cost is bounded per second of audio whatever comes in: segments are at most
 ``MAX_UTTERANCE_S`` long (the segmenter), the decoder may emit at most
 ``MAX_TOKENS_PER_S`` tokens per second of audio, there is one temperature (no
-fallback re-decoding), and the beam width is fixed (``MONITOR_ASR_BEAM_SIZE``).
+fallback re-decoding), the beam width is fixed (``MONITOR_ASR_BEAM_SIZE``), and
+lexicon rescoring (``monitor/asr/rescore.py``) scores at most ``MAX_CANDIDATES``
+rewrites of an utterance that passed the gate, in one forced-decoding pass on the
+encoder output the first pass already computed.
+
+The window is decoded with CTranslate2's Whisper directly (faster-whisper's feature
+extractor, prompt and tokenizer; the same options its ``transcribe`` passes for one
+30-second window without timestamps), because rescoring needs the encoder output.
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ from monitor.asr.audio import SAMPLE_RATE
 from monitor.asr.bias import BiasMode, RoomBias
 from monitor.asr.gate import DEFAULT_GATE, GateConfig, gate_text
 from monitor.asr.model_setup import DEFAULT_MODEL_DIRNAME, read_checksums, verify_model_dir
+from monitor.asr.rescore import LexiconRescorer, Rewrite
 from monitor.asr.vad import SpeechSegment
 from monitor.config import Settings
-from monitor.errors import ModelError
+from monitor.errors import LexiconError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ WHISPER_MAX_LENGTH = 448
 TEMPERATURES = (0.0,)
 """Single temperature: fallback re-decoding multiplies the cost of exactly the audio (music,
 noise) that should cost least, and its sampled text is where hallucinations come from."""
+MAX_INITIAL_TIMESTAMP_INDEX = 50
+"""faster-whisper's default ``max_initial_timestamp`` of 1 s, in 20 ms timestamp steps."""
+SCORE_BATCH = 4
+"""Texts scored per decoder pass (CTranslate2's cost grows faster than linearly beyond this)."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +73,29 @@ class Transcript:
     end: float
     avg_logprob: float
     no_speech_prob: float
+    heard: str | None = None
+    """The first-pass text when lexicon rescoring rewrote part of it (else ``None``)."""
+    rewrites: tuple[Rewrite, ...] = ()
+    """What rescoring rewrote, with offsets into ``heard``."""
 
 
 @dataclass(frozen=True)
 class RawDecode:
-    """The decoder's output before the gate (for benchmarks and tests)."""
+    """The decoder's output before the gate (for benchmarks and tests).
+
+    ``encoder_output`` is the window's encoding, kept for :meth:`Transcriber.score_texts`.
+    """
 
     text: str
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    encoder_output: object = None
+    content_frames: int = 0
+    tokens: tuple[int, ...] = ()
+    """The first pass's text tokens (no special tokens)."""
+    step_logits: tuple[object, ...] = ()
+    """Per decoding step, the logits over the vocabulary (kept only when rescoring may use them)."""
 
 
 class _Simplifier:
@@ -92,6 +117,8 @@ class Transcriber:
 
     Build with :func:`load_transcriber`. ``model_version`` names the model actually
     used (e.g. ``whisper-base-ct2-int8@905e5bf8336b``) and is carried by alerts.
+    ``rescorer`` (lexicon rescoring) is optional: without one, transcripts are the
+    first pass as gated.
     """
 
     def __init__(
@@ -102,66 +129,139 @@ class Transcriber:
         beam_size: int = 1,
         bias: RoomBias | None = None,
         gate: GateConfig = DEFAULT_GATE,
+        rescorer: LexiconRescorer | None = None,
     ) -> None:
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
         self.model = model
         self.model_version = model_version
         self.beam_size = beam_size
         self.bias = bias or RoomBias(None, BiasMode.BASE)
         self.gate = gate
+        self.rescorer = rescorer
         self._simplify = _Simplifier()
-        self._prompt_tokens: dict[tuple[str | None, str | None], int] = {}
+        self._tokenizer = Tokenizer(
+            model.hf_tokenizer,  # type: ignore[attr-defined]
+            model.model.is_multilingual,  # type: ignore[attr-defined]
+            task="transcribe",
+            language=LANGUAGE,
+        )
+        self._suppress_tokens = list(get_suppressed_tokens(self._tokenizer, [-1]))  # type: ignore[arg-type]
+        self._prompts: dict[tuple[str | None, str | None], list[int]] = {}
         self._prompt_lock = threading.Lock()
 
-    def _prompt_length(self, prompt: str | None, hotwords: str | None) -> int:
+    def _prompt_tokens(self, prompt: str | None, hotwords: str | None) -> list[int]:
+        """``<|startofprev|>`` prompt/hotwords, then sot, language, task, no-timestamps."""
         key = (prompt, hotwords)
         with self._prompt_lock:
-            if key not in self._prompt_tokens:
-                tokenizer = self.model.hf_tokenizer  # type: ignore[attr-defined]
-                count = 4  # <|startofprev|>, sot, language, task
-                for text in (prompt, hotwords):
-                    if text:
-                        count += len(tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids)
-                self._prompt_tokens[key] = count
-            return self._prompt_tokens[key]
+            if key not in self._prompts:
+                previous = self._tokenizer.encode(" " + prompt.strip()) if prompt else []
+                self._prompts[key] = self.model.get_prompt(  # type: ignore[attr-defined]
+                    self._tokenizer, previous, without_timestamps=True, hotwords=hotwords
+                )
+            return self._prompts[key]
 
     def decode(self, audio: np.ndarray, *, room_category: str | None = None) -> RawDecode:
-        """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating."""
+        """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating.
+
+        With a rescorer and greedy search, the per-step logits are kept for
+        :meth:`first_token_logprobs`.
+        """
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.transcribe import get_compression_ratio
+
         duration_s = audio.size / SAMPLE_RATE
-        prompt, hotwords = self.bias.prompt(room_category)
-        budget = WHISPER_MAX_LENGTH - self._prompt_length(prompt, hotwords) - 2
+        prompt = self._prompt_tokens(*self.bias.prompt(room_category))
+        budget = WHISPER_MAX_LENGTH - len(prompt)
         max_new_tokens = max(1, min(budget, MIN_TOKENS + math.ceil(duration_s * MAX_TOKENS_PER_S)))
-        segments, _info = self.model.transcribe(  # type: ignore[attr-defined]
-            audio,
-            language=LANGUAGE,
-            task="transcribe",
+        features = self.model.feature_extractor(audio)  # type: ignore[attr-defined]
+        content_frames = max(features.shape[-1] - 1, 0)
+        encoder_output = self.model.encode(pad_or_trim(features[:, :content_frames]))  # type: ignore[attr-defined]
+        keep_logits = self.rescorer is not None and self.beam_size == 1
+        result = self.model.model.generate(  # type: ignore[attr-defined]
+            encoder_output,
+            [prompt],
             beam_size=self.beam_size,
-            best_of=1,
-            temperature=list(TEMPERATURES),
-            compression_ratio_threshold=None,
-            log_prob_threshold=None,
-            no_speech_threshold=None,  # gated below, with the signals kept
-            condition_on_previous_text=False,
-            initial_prompt=prompt,
-            hotwords=hotwords,
-            without_timestamps=True,
-            vad_filter=False,
-            max_new_tokens=max_new_tokens,
-        )
-        decoded = list(segments)
-        if not decoded:
+            max_length=len(prompt) + max_new_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress_tokens,
+            max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX,
+            return_logits_vocab=keep_logits,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        text = self._tokenizer.decode(tokens).strip()
+        if not text:
             return RawDecode(text="", avg_logprob=-10.0, no_speech_prob=1.0, compression_ratio=0.0)
-        text = "".join(s.text for s in decoded).strip()
-        weights = [max(len(s.tokens), 1) for s in decoded]
-        avg_logprob = float(np.average([s.avg_logprob for s in decoded], weights=weights))
+        # CTranslate2 returns the cumulative log-probability over the length (length penalty 1);
+        # faster-whisper's average counts the end-of-text token too.
+        avg_logprob = result.scores[0] * len(result.sequences_ids[0]) / (len(result.sequences_ids[0]) + 1)
         return RawDecode(
             text=self._simplify(text),
-            avg_logprob=avg_logprob,
-            no_speech_prob=float(decoded[0].no_speech_prob),
-            compression_ratio=float(max(s.compression_ratio for s in decoded)),
+            avg_logprob=float(avg_logprob),
+            no_speech_prob=float(result.no_speech_prob),
+            compression_ratio=float(get_compression_ratio(text)),
+            encoder_output=encoder_output,
+            content_frames=content_frames,
+            tokens=tuple(tokens),
+            step_logits=tuple(result.logits[0]) if keep_logits else (),
         )
 
+    def first_token_logprobs(self, raw: RawDecode, texts: list[str]) -> list[float | None]:
+        """For each text, the log-probability the first pass gave, at the step where the text
+        first departs from the first pass's tokens, to the text's token there.
+
+        ``None`` for every text when the first pass kept no logits or its tokens do not
+        spell ``texts``' common prefix (a traditional-script first pass that was simplified).
+        """
+        if not raw.step_logits:
+            return [None] * len(texts)
+        out: list[float | None] = []
+        for text in texts:
+            tokens = self._tokenizer.encode(text)
+            step = 0
+            while step < min(len(tokens), len(raw.tokens)) and tokens[step] == raw.tokens[step]:
+                step += 1
+            if step >= len(tokens) or step >= len(raw.step_logits):
+                out.append(None)
+                continue
+            logits = np.asarray(raw.step_logits[step], dtype=np.float64).reshape(-1)
+            peak = logits.max()
+            out.append(float(logits[tokens[step]] - peak - np.log(np.exp(logits - peak).sum())))
+        return out
+
+    def score_texts(self, raw: RawDecode, texts: list[str], *, room_category: str | None = None) -> list[float]:
+        """Log-probability (nats) of each of ``texts`` as the whole transcript of ``raw``'s audio.
+
+        Forced decoding on the encoder output ``raw`` kept: one decoder pass per
+        :data:`SCORE_BATCH` texts, no search. Scores of different texts for the same audio
+        compare; their difference is what :mod:`monitor.asr.rescore` thresholds.
+        """
+        import ctranslate2
+
+        if raw.encoder_output is None:
+            raise ValueError("score_texts needs a RawDecode from decode() (it holds the encoder output)")
+        # align() prepends the start sequence and <|notimestamps|> itself.
+        start = self._prompt_tokens(*self.bias.prompt(room_category))[:-1]
+        encoded = raw.encoder_output
+        if encoded.device != "cpu":  # type: ignore[attr-defined]
+            encoded = encoded.to_device(ctranslate2.Device.cpu)  # type: ignore[attr-defined]
+        encoding = np.asarray(encoded)
+        frames = max(1, min(raw.content_frames // 2, encoding.shape[1]))
+        scores: list[float] = []
+        for first in range(0, len(texts), SCORE_BATCH):
+            batch = [self._tokenizer.encode(t) or [self._tokenizer.eot] for t in texts[first : first + SCORE_BATCH]]
+            features = ctranslate2.StorageView.from_array(np.repeat(encoding, len(batch), axis=0))
+            results = self.model.model.align(features, start, batch, [frames] * len(batch))  # type: ignore[attr-defined]
+            for result in results:
+                probabilities = np.asarray(result.text_token_probs, dtype=np.float64)
+                scores.append(float(np.log(np.maximum(probabilities, 1e-30)).sum()))
+        return scores
+
     def transcribe(self, segment: SpeechSegment, *, room_category: str | None = None) -> Transcript | None:
-        """The gated transcript of one utterance, or ``None`` when it holds no speech.
+        """The gated, rescored transcript of one utterance, or ``None`` when it holds no speech.
 
         ``room_category`` (e.g. ``"jewelry"``) selects the lexicon terms used for
         biasing when ``MONITOR_ASR_BIAS`` asks for them. Thread-safe.
@@ -179,12 +279,29 @@ class Transcriber:
         if text is None:
             log.debug("gated out %.2f-%.2f s: %r (%s)", segment.start, segment.end, raw.text, raw)
             return None
+        heard: str | None = None
+        rewrites: tuple[Rewrite, ...] = ()
+        if self.rescorer is not None:
+            # The first-token check reads the first pass's logits: valid only while its tokens
+            # spell the text being rewritten (not after simplification or the gate changed it).
+            same_text = self._tokenizer.encode(text) == list(raw.tokens)
+            rescored = self.rescorer.rescore(
+                text,
+                lambda texts: self.score_texts(raw, texts, room_category=room_category),
+                first_token=(lambda texts: self.first_token_logprobs(raw, texts)) if same_text else None,
+            )
+            if rescored.rewrites:
+                heard, rewrites = text, rescored.rewrites
+                log.debug("rescored %.2f-%.2f s: %r -> %r", segment.start, segment.end, text, rescored.text)
+                text = rescored.text
         return Transcript(
             text=text,
             start=segment.start,
             end=segment.end,
             avg_logprob=raw.avg_logprob,
             no_speech_prob=raw.no_speech_prob,
+            heard=heard,
+            rewrites=rewrites,
         )
 
 
@@ -209,6 +326,18 @@ def resolve_model_dir(settings: Settings) -> tuple[Path, bool]:
 _load_lock = threading.Lock()
 
 
+def _load_rescorer(lexicon_dir: Path) -> LexiconRescorer | None:
+    """Every written form of every lexicon term, indexed by sound (None without lexicons)."""
+    from monitor.text.lexicon import load_lexicons
+
+    try:
+        lexicon = load_lexicons(lexicon_dir)
+    except LexiconError as exc:  # the text engine reports it when it loads the same folder
+        log.warning("ASR rescoring off: %s", exc)
+        return None
+    return LexiconRescorer(surface for rule in lexicon for surface in rule.entry.surfaces)
+
+
 @lru_cache(maxsize=2)
 def _load(
     model_dir: str,
@@ -220,6 +349,7 @@ def _load(
     beam_size: int,
     bias_mode: str,
     lexicon_dir: str,
+    rescore: bool,
 ) -> Transcriber:
     from faster_whisper import WhisperModel
 
@@ -248,6 +378,7 @@ def _load(
         model_version=version,
         beam_size=beam_size,
         bias=RoomBias(Path(lexicon_dir), BiasMode(bias_mode)),
+        rescorer=_load_rescorer(Path(lexicon_dir)) if rescore else None,
     )
     # Warm-up: the first decode allocates buffers and picks kernels (~1 s); pay it at load.
     rng = np.random.default_rng(0)
@@ -276,4 +407,5 @@ def load_transcriber(settings: Settings) -> Transcriber:
             settings.asr_beam_size,
             settings.asr_bias,
             str(settings.lexicon_dir),
+            settings.asr_rescore,
         )

@@ -217,8 +217,11 @@ class RoomSession:
             utterance = Utterance(transcript.text, transcript.start, transcript.end)
             for alert in self._compliance.feed(utterance):
                 (result.alerts if self._first_in_window(alert) else result.deduplicated).append(alert)
+            evidence_text = transcript.text
+            if transcript.heard is not None:  # rescoring rewrote a term: keep what was first written
+                evidence_text += f"\nfirst pass: {transcript.heard}"
             for alert in result.alerts:
-                self._archive(alert, segment, transcript.text)
+                self._archive(alert, segment, evidence_text)
         result.wall_s = time.perf_counter() - began
         return result
 
@@ -254,7 +257,13 @@ class RoomSession:
         transcript = result.transcript
         if transcript is None or not transcript.text.strip():
             return
-        line = {"start": round(transcript.start, 3), "end": round(transcript.end, 3), "text": transcript.text}
+        line: dict[str, Any] = {
+            "start": round(transcript.start, 3),
+            "end": round(transcript.end, 3),
+            "text": transcript.text,
+        }
+        if transcript.heard is not None:
+            line["heard"] = transcript.heard
         if len(self.transcript) < MAX_SESSION_TRANSCRIPT_UTTERANCES:
             self.transcript.append(line)
         self.push({"type": "transcript", "final": True, **line})

