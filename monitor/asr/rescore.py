@@ -69,12 +69,19 @@ _TERM_FORM = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 
 @dataclass(frozen=True)
 class Candidate:
-    """A span ``text[start:end]`` that sounds like ``term``."""
+    """A span ``text[start:end]`` that sounds like ``term``.
+
+    The span is as long as the term, or one character longer when the decoder put a
+    character into the term (``drop`` is then that character's offset in the span).
+    ``changed`` counts the term's characters not written as such, plus the one dropped.
+    """
 
     start: int
     end: int
     term: str
     similarity: float
+    changed: int
+    drop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,32 +136,55 @@ class LexiconRescorer:
     def candidates(self, text: str, *, limit: int = MAX_CANDIDATES) -> list[Candidate]:
         """Spans of ``text`` that sound like a term, best first, at most ``limit``.
 
-        Ranked by syllables in common (similarity x length). A span that already reads as
-        a term, or a term already written elsewhere in ``text``, is no candidate. A span
-        may have at most one syllable with nothing in common with the term (none for a
-        two-character term).
+        A span is as long as the term, or one longer with one inner character dropped
+        (the decoder wrote 萌酱的水压 for 能降血压, 定集,公议 for 顶级工艺). Ranked by syllables
+        in common (similarity x term length; a dropped character counts as a syllable
+        missed). A span overlapping one that already reads as a term, or a term already
+        written elsewhere in ``text``, is no candidate. A span may have at
+        most one syllable with nothing in common with the term (none for a two-character
+        term).
         """
         indices = sound_indices(text)
+        written = [  # spans that already read as a term: the text engine sees those as they are
+            (start, start + length)
+            for length in self._terms
+            for start in range(len(text) - length + 1)
+            if text[start : start + length] in self._surfaces
+        ]
         found: list[Candidate] = []
         for length, keys in self._keys.items():
             if length > len(text):
                 break
-            windows = np.lib.stride_tricks.sliding_window_view(indices, length)  # (spans, length)
-            scores = self._similarity[keys[:, None, :], windows[None, :, :]]  # (terms, spans, length)
-            misses = (scores == 0.0).sum(axis=2)
-            mean = scores.mean(axis=2)
             threshold = MIN_SIMILARITY[min(length, 3)]
             allowed_misses = 0 if length == MIN_TERM_CHARS else 1
-            for term_i, span_i in zip(*np.nonzero((mean >= threshold) & (misses <= allowed_misses)), strict=True):
-                term = self._terms[length][term_i]
-                span = text[span_i : span_i + length]
-                if term in text or span in self._surfaces:
-                    continue
-                found.append(Candidate(int(span_i), int(span_i) + length, term, round(float(mean[term_i, span_i]), 4)))
-        # Most syllables in common first: a long term that sounds alike is both likelier to be
-        # what was said and more telling than a two-character one.
-        found.sort(key=lambda c: (-c.similarity * (c.end - c.start), -c.similarity, c.start, c.term))
-        return found[:limit]
+            windows = np.lib.stride_tricks.sliding_window_view(indices, length)  # (spans, length)
+            layouts: list[tuple[int | None, np.ndarray]] = [(None, windows)]
+            if length + 1 <= len(text):
+                longer = np.lib.stride_tricks.sliding_window_view(indices, length + 1)
+                for inner in range(1, length):  # an inner character only: the term's ends must be heard
+                    layouts.append((inner, np.delete(longer, inner, axis=1)))
+            for drop, spans in layouts:
+                scores = self._similarity[keys[:, None, :], spans[None, :, :]]  # (terms, spans, length)
+                mean = scores.mean(axis=2)
+                ok = (mean >= threshold) & ((scores == 0.0).sum(axis=2) <= allowed_misses)
+                for term_i, span_i in zip(*np.nonzero(ok), strict=True):
+                    term = self._terms[length][term_i]
+                    start, end = int(span_i), int(span_i) + length + (drop is not None)
+                    if term in text or any(start < w_end and w_start < end for w_start, w_end in written):
+                        continue
+                    span = text[start:end]
+                    kept = span if drop is None else span[:drop] + span[drop + 1 :]
+                    changed = sum(a != b for a, b in zip(kept, term, strict=True)) + (drop is not None)
+                    similarity = round(float(mean[term_i, span_i]), 4)
+                    found.append(Candidate(start, end, term, similarity, changed, drop))
+        # Most syllables in common first (a long term that sounds alike is both likelier to be
+        # what was said and more telling than a two-character one); a dropped character
+        # counts against its span like a syllable with nothing in common.
+        found.sort(key=lambda c: (-(c.similarity * len(c.term) - (c.drop is not None)), -c.similarity, c.start, c.term))
+        unique: dict[tuple[int, str], Candidate] = {}
+        for candidate in found:  # the same term at the same place through two dropped characters: once
+            unique.setdefault((candidate.start, candidate.term), candidate)
+        return list(unique.values())[:limit]
 
     def rescore(
         self,
@@ -188,9 +218,8 @@ class LexiconRescorer:
         for candidate, candidate_score in zip(candidates, scores[1:], strict=True):
             loss = scores[0] - candidate_score
             heard = text[candidate.start : candidate.end]
-            changed = sum(a != b for a, b in zip(heard, candidate.term, strict=True))
             per_char = MAX_LOSS_NATS_SHORT if len(candidate.term) == MIN_TERM_CHARS else MAX_LOSS_NATS
-            if loss <= per_char * changed:
+            if loss <= per_char * candidate.changed:
                 accepted.append(Rewrite(candidate.start, candidate.end, heard, candidate.term, loss))
         # Best first (least loss per character), then keep those that do not overlap a kept one.
         accepted.sort(key=lambda r: (r.loss_nats / (r.end - r.start), r.start))

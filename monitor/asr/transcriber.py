@@ -13,8 +13,8 @@ Cost is bounded per second of audio whatever comes in: segments are at most
 ``MAX_TOKENS_PER_S`` tokens per second of audio, there is one temperature (no
 fallback re-decoding), the beam width is fixed (``MONITOR_ASR_BEAM_SIZE``), and
 lexicon rescoring (``monitor/asr/rescore.py``) scores at most ``MAX_CANDIDATES``
-rewrites of an utterance that passed the gate, in one forced-decoding pass on the
-encoder output the first pass already computed.
+rewrites of an utterance that passed the gate, each in one forced-decoding pass on
+the encoder output the first pass already computed.
 
 The window is decoded with CTranslate2's Whisper directly (faster-whisper's feature
 extractor, prompt and tokenizer; the same options its ``transcribe`` passes for one
@@ -55,8 +55,8 @@ TEMPERATURES = (0.0,)
 noise) that should cost least, and its sampled text is where hallucinations come from."""
 MAX_INITIAL_TIMESTAMP_INDEX = 50
 """faster-whisper's default ``max_initial_timestamp`` of 1 s, in 20 ms timestamp steps."""
-SCORE_BATCH = 4
-"""Texts scored per decoder pass (CTranslate2's cost grows faster than linearly beyond this)."""
+WHISPER_ENCODER_FRAMES = 1500
+"""Encoder output positions of one 30-second window (20 ms each)."""
 
 
 @dataclass(frozen=True)
@@ -235,29 +235,25 @@ class Transcriber:
     def score_texts(self, raw: RawDecode, texts: list[str], *, room_category: str | None = None) -> list[float]:
         """Log-probability (nats) of each of ``texts`` as the whole transcript of ``raw``'s audio.
 
-        Forced decoding on the encoder output ``raw`` kept: one decoder pass per
-        :data:`SCORE_BATCH` texts, no search. Scores of different texts for the same audio
+        Forced decoding on the encoder output ``raw`` kept (CTranslate2 ``Whisper.align``),
+        one decoder pass per text, no search. Scores of different texts for the same audio
         compare; their difference is what :mod:`monitor.asr.rescore` thresholds.
         """
-        import ctranslate2
-
         if raw.encoder_output is None:
             raise ValueError("score_texts needs a RawDecode from decode() (it holds the encoder output)")
-        # align() prepends the start sequence and <|notimestamps|> itself.
+        # align() appends <|notimestamps|> to the start sequence itself.
         start = self._prompt_tokens(*self.bias.prompt(room_category))[:-1]
-        encoded = raw.encoder_output
-        if encoded.device != "cpu":  # type: ignore[attr-defined]
-            encoded = encoded.to_device(ctranslate2.Device.cpu)  # type: ignore[attr-defined]
-        encoding = np.asarray(encoded)
-        frames = max(1, min(raw.content_frames // 2, encoding.shape[1]))
+        frames = max(1, min(raw.content_frames // 2, WHISPER_ENCODER_FRAMES))
         scores: list[float] = []
-        for first in range(0, len(texts), SCORE_BATCH):
-            batch = [self._tokenizer.encode(t) or [self._tokenizer.eot] for t in texts[first : first + SCORE_BATCH]]
-            features = ctranslate2.StorageView.from_array(np.repeat(encoding, len(batch), axis=0))
-            results = self.model.model.align(features, start, batch, [frames] * len(batch))  # type: ignore[attr-defined]
-            for result in results:
-                probabilities = np.asarray(result.text_token_probs, dtype=np.float64)
-                scores.append(float(np.log(np.maximum(probabilities, 1e-30)).sum()))
+        for text in texts:
+            tokens = self._tokenizer.encode(text) or [self._tokenizer.eot]
+            # One text per call: on CPU a batch costs more than the same texts one by one (the
+            # cross-attention keys are recomputed per batch item; 46 ms for one, 245 for four).
+            [result] = self.model.model.align(  # type: ignore[attr-defined]
+                raw.encoder_output, start, [tokens], [frames]
+            )
+            probabilities = np.asarray(result.text_token_probs, dtype=np.float64)
+            scores.append(float(np.log(np.maximum(probabilities, 1e-30)).sum()))
         return scores
 
     def transcribe(self, segment: SpeechSegment, *, room_category: str | None = None) -> Transcript | None:

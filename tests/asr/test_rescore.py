@@ -157,3 +157,14 @@ def test_no_candidate_means_no_decoder_call(rescorer: LexiconRescorer) -> None:
 def test_a_scorer_returning_the_wrong_number_of_scores_is_an_error(rescorer: LexiconRescorer) -> None:
     with pytest.raises(ValueError, match="scores for"):
         rescorer.rescore("和田律", lambda texts: [0.0])
+
+
+def test_a_span_with_one_character_put_in_is_a_candidate_with_that_character_dropped() -> None:
+    rescorer = LexiconRescorer(["降血压", "顶级工艺"])
+    [candidate] = rescorer.candidates("这个茶喝了萌酱的水压。")  # 能降血压 heard with an extra 的
+    assert (candidate.term, candidate.start, candidate.end, candidate.drop) == ("降血压", 6, 10, 1)
+    assert candidate.changed == 3  # 酱 for 降, 水 for 血, and the 的 put in
+    scorer = FixedScorer({"这个茶喝了萌酱的水压。": -9.0, "这个茶喝了萌降血压。": -10.0})
+    assert rescorer.rescore("这个茶喝了萌酱的水压。", scorer).text == "这个茶喝了萌降血压。"
+    # A comma inside a term is dropped the same way.
+    assert [c.term for c in rescorer.candidates("定集,公议")] == ["顶级工艺"]

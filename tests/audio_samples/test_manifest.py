@@ -1,4 +1,4 @@
-"""Consistency of the committed synthetic audio set (samples/audio) and its live stream.
+"""Consistency of the committed synthetic audio sets (samples/audio, samples/heldout) and the live stream.
 
 Checks what a benchmark relies on: every manifest row points at a real clip whose
 length matches, categories are taxonomy IDs that agree with sentences.jsonl, noisy
@@ -21,6 +21,8 @@ from monitor.asr.audio import decode_file
 from monitor.taxonomy import CATEGORIES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "audio"
+HELDOUT = SAMPLES.parent / "heldout"
+"""Held-out set: other sentences and voices, for measuring generalisation (same layout)."""
 VARIANT_RE = re.compile(r"^(clean|voices8db|music(5|10|15)db|pink(5|10|15)db|music_only|silence)$")
 SAMPLE_RATE = 16000
 
@@ -29,14 +31,19 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def manifest() -> list[dict]:
-    return _jsonl(SAMPLES / "manifest.jsonl")
+@pytest.fixture(scope="module", params=[SAMPLES, HELDOUT], ids=["audio", "heldout"])
+def sample_dir(request: pytest.FixtureRequest) -> Path:
+    return Path(request.param)
 
 
 @pytest.fixture(scope="module")
-def sentences() -> dict[str, dict]:
-    return {row["id"]: row for row in _jsonl(SAMPLES / "sentences.jsonl")}
+def manifest(sample_dir: Path) -> list[dict]:
+    return _jsonl(sample_dir / "manifest.jsonl")
+
+
+@pytest.fixture(scope="module")
+def sentences(sample_dir: Path) -> dict[str, dict]:
+    return {row["id"]: row for row in _jsonl(sample_dir / "sentences.jsonl")}
 
 
 def _container_seconds(path: Path) -> float:
@@ -61,14 +68,14 @@ def test_sentences_cover_every_category_six_times(sentences: dict[str, dict]) ->
     assert all(not row["categories"] for row in sentences.values() if row["kind"] == "negative")
 
 
-def test_every_row_is_consistent(manifest: list[dict], sentences: dict[str, dict]) -> None:
+def test_every_row_is_consistent(sample_dir: Path, manifest: list[dict], sentences: dict[str, dict]) -> None:
     files = [row["file"] for row in manifest]
     assert len(files) == len(set(files)), "a clip is listed twice"
     for row in manifest:
         where = row["file"]
         assert VARIANT_RE.match(row["variant"]), where
         assert set(row["categories"]) <= set(CATEGORIES), where
-        assert (SAMPLES / row["file"]).is_file(), f"{where} is listed but missing"
+        assert (sample_dir / row["file"]).is_file(), f"{where} is listed but missing"
         if row["variant"] in ("music_only", "silence"):
             assert row["categories"] == [] and row["text"] == "" and row["voice"] is None, where
             continue
@@ -81,8 +88,8 @@ def test_every_row_is_consistent(manifest: list[dict], sentences: dict[str, dict
             assert str(row["snr_db"]) in row["variant"], where
 
 
-def test_no_unlisted_clips(manifest: list[dict]) -> None:
-    on_disk = {str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*.opus") if "generated" not in p.parts}
+def test_no_unlisted_clips(sample_dir: Path, manifest: list[dict]) -> None:
+    on_disk = {str(p.relative_to(sample_dir)) for p in sample_dir.rglob("*.opus") if "generated" not in p.parts}
     assert on_disk == {row["file"] for row in manifest}
 
 
@@ -96,23 +103,23 @@ def test_every_sentence_has_a_clean_clip_in_every_voice(manifest: list[dict], se
     assert variants["music_only"] >= 5 and variants["silence"] >= 5
 
 
-def test_durations_match_the_files_and_are_plausible(manifest: list[dict]) -> None:
+def test_durations_match_the_files_and_are_plausible(sample_dir: Path, manifest: list[dict]) -> None:
     for row in manifest:
-        seconds = _container_seconds(SAMPLES / row["file"])
+        seconds = _container_seconds(sample_dir / row["file"])
         assert abs(seconds - row["duration"]) < 0.05, f"{row['file']}: file {seconds:.3f} s, manifest {row['duration']}"
         low, high = (5.0, 12.5) if row["variant"] in ("music_only", "silence") else (1.0, 10.0)
         assert low <= row["duration"] <= high, row["file"]
 
 
-def test_levels(manifest: list[dict]) -> None:
+def test_levels(sample_dir: Path, manifest: list[dict]) -> None:
     by_variant: dict[str, list[dict]] = {}
     for row in manifest:
         by_variant.setdefault(row["variant"], []).append(row)
     for row in by_variant["silence"]:
-        level = _rms_dbfs(decode_file(SAMPLES / row["file"]))
+        level = _rms_dbfs(decode_file(sample_dir / row["file"]))
         assert -66.0 < level < -54.0, f"{row['file']} is {level:.1f} dBFS, not near -60"
     for row in by_variant["clean"][::40]:
-        x = decode_file(SAMPLES / row["file"])
+        x = decode_file(sample_dir / row["file"])
         frames = x[: x.size // 320 * 320].reshape(-1, 320)
         energy = np.mean(frames.astype(np.float64) ** 2, axis=1)
         voiced = energy[energy >= energy.max() * 1e-4]
