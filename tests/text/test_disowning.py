@@ -47,6 +47,10 @@ def _negated(sentence: str, term: str) -> bool:
         ("这是貔貅造型的开瓶器", "貔貅"),
         ("想要祛痘的姐妹别拍这个,它就是个洗面奶", "祛痘"),
         ("我们不这么宣传,它没有保值这个说法", "保值"),
+        # a hedge: "not necessarily"
+        ("这不一定是全网最低价,大家可以比一比", "全网最低价"),
+        ("全网最低价倒不一定,但是性价比很高", "全网最低价"),
+        ("喝这个未必能降血压,别指望它", "降血压"),
     ],
 )
 def test_disowned_mentions_are_negated(sentence: str, term: str) -> None:
