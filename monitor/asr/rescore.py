@@ -182,10 +182,13 @@ class LexiconRescorer:
         # what was said and more telling than a two-character one); a dropped character
         # counts against its span like a syllable with nothing in common.
         found.sort(key=lambda c: (-(c.similarity * len(c.term) - (c.drop is not None)), -c.similarity, c.start, c.term))
-        unique: dict[tuple[int, str], Candidate] = {}
-        for candidate in found:  # the same term at the same place through two dropped characters: once
-            unique.setdefault((candidate.start, candidate.term), candidate)
-        return list(unique.values())[:limit]
+        best: list[Candidate] = []
+        for candidate in found:  # the same term over overlapping spans (with and without a drop): the best one
+            if not any(
+                b.term == candidate.term and candidate.start < b.end and b.start < candidate.end for b in best
+            ):
+                best.append(candidate)
+        return best[:limit]
 
     def rescore(
         self,
