@@ -134,10 +134,44 @@ def test_threshold_may_admit_the_allowed_share_of_negatives_only() -> None:
     assert tighter > 0.98  # precision still rules: 4 of 6 is below 0.9
 
 
+def _numbers_close(rebuilt: object, shipped: object, where: str) -> None:
+    """Equal structure and non-numbers; numbers equal to float32 rounding."""
+    if isinstance(shipped, dict):
+        assert isinstance(rebuilt, dict) and rebuilt.keys() == shipped.keys(), where
+        for key in shipped:
+            _numbers_close(rebuilt[key], shipped[key], f"{where}/{key}")
+    elif isinstance(shipped, list):
+        assert isinstance(rebuilt, list) and len(rebuilt) == len(shipped), where
+        for i, (a, b) in enumerate(zip(rebuilt, shipped, strict=True)):
+            _numbers_close(a, b, f"{where}[{i}]")
+    elif isinstance(shipped, float):
+        assert rebuilt == pytest.approx(shipped, rel=1e-5, abs=1e-6), where
+    else:
+        assert rebuilt == shipped, where
+
+
 @pytest.mark.slow
-def test_training_rebuilds_the_shipped_model_byte_for_byte(tmp_path: Path) -> None:
+def test_training_rebuilds_the_shipped_model(tmp_path: Path) -> None:
+    # Same data, settings and thresholds; weights equal to float32 rounding. Byte identity
+    # holds only on one CPU: BLAS kernels round differently elsewhere (seen: weights 2e-7
+    # apart, calibration 1e-8, on another machine of the same kind).
     pytest.importorskip("sklearn")
+    import onnx
+    from onnx import numpy_helper
+
     trainer = _script("train_classifier")
     trainer.train(SAMPLES, tmp_path)
-    for name in ("claim_classifier.onnx", "claim_classifier.json"):
-        assert (tmp_path / name).read_bytes() == (REPO_ROOT / "models" / name).read_bytes(), name
+    rebuilt = json.loads((tmp_path / "claim_classifier.json").read_text(encoding="utf-8"))
+    shipped = json.loads((REPO_ROOT / "models" / "claim_classifier.json").read_text(encoding="utf-8"))
+    for derived in ("version", "onnx_sha256"):  # hashes of the bytes compared below
+        rebuilt.pop(derived), shipped.pop(derived)
+    assert rebuilt["thresholds"] == shipped["thresholds"]
+    _numbers_close(rebuilt, shipped, "claim_classifier.json")
+    new_graph = onnx.load(str(tmp_path / "claim_classifier.onnx")).graph
+    old_graph = onnx.load(str(REPO_ROOT / "models" / "claim_classifier.onnx")).graph
+    assert [(n.op_type, list(n.input), list(n.output)) for n in new_graph.node] == [
+        (n.op_type, list(n.input), list(n.output)) for n in old_graph.node
+    ]
+    assert [i.name for i in new_graph.initializer] == [i.name for i in old_graph.initializer]
+    for new, old in zip(new_graph.initializer, old_graph.initializer, strict=True):
+        np.testing.assert_allclose(numpy_helper.to_array(new), numpy_helper.to_array(old), rtol=1e-4, atol=1e-5)
