@@ -33,16 +33,22 @@ _FIRST_CODE = 0xE000  # Unicode private use area: never occurs in normalized tex
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
 
 
+FUZZY_INITIALS: tuple[tuple[str, str], ...] = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+"""(initial, the one it is folded into): retroflex and flat count as one sound."""
+FUZZY_FINALS: tuple[tuple[str, str], ...] = (("ing", "in"), ("eng", "en"), ("uan", "an"))
+"""(final, the one it is folded into): back and front nasals, uan and an."""
+
+
 def fuzzy_syllable(syllable: str) -> str:
     """Fold a toneless syllable into its fuzzy class representative."""
-    for retroflex, flat in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+    for retroflex, flat in FUZZY_INITIALS:
         if syllable.startswith(retroflex):
-            syllable = flat + syllable[2:]
+            syllable = flat + syllable[len(retroflex) :]
             break
-    if syllable.endswith(("ing", "eng")):
-        syllable = syllable[:-1]
-    if syllable.endswith("uan"):
-        syllable = syllable[:-3] + "an"
+    for back, front in FUZZY_FINALS:
+        if syllable.endswith(back):
+            syllable = syllable[: -len(back)] + front
+            break
     return syllable
 
 
@@ -167,8 +173,6 @@ SIMILAR_FINALS: tuple[tuple[str, ...], ...] = (
     ("a", "ia", "ua"),
 )
 """Finals that count half (a glide more or less, a front or back nasal: 看来 for 抗癌)."""
-_SAME_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
-_SAME_FINALS = (("in", "ing"), ("en", "eng"), ("an", "uan"))
 
 
 def _part_similarity(a: str, b: str, same: tuple[tuple[str, ...], ...], similar: tuple[tuple[str, ...], ...]) -> float:
@@ -205,8 +209,8 @@ def _sound_tables() -> tuple[dict[str, int], np.ndarray]:
     for i in range(1, size):
         for j in range(i, size):
             (ia, fa), (ib, fb) = parts[i], parts[j]
-            value = 0.5 * _part_similarity(ia, ib, _SAME_INITIALS, SIMILAR_INITIALS) + 0.5 * _part_similarity(
-                fa, fb, _SAME_FINALS, SIMILAR_FINALS
+            value = 0.5 * _part_similarity(ia, ib, FUZZY_INITIALS, SIMILAR_INITIALS) + 0.5 * _part_similarity(
+                fa, fb, FUZZY_FINALS, SIMILAR_FINALS
             )
             matrix[i, j] = matrix[j, i] = value
     return char_index, matrix
