@@ -24,7 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(subparsers)
     server_commands.register(subparsers)
     archive_commands.register(subparsers)
+    _accept_verbose_anywhere(parser)
     return parser
+
+
+def _accept_verbose_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``-v`` works after a sub-command too (``monitor serve -v``), at any depth."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("-v" in a.option_strings for a in sub._actions):
+                    sub.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr"
+                    )
+                _accept_verbose_anywhere(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

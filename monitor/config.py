@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from monitor.errors import ConfigError
 
@@ -22,36 +23,75 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout (or install prefix) holding ``lexicons/``, ``models/`` and ``samples/``."""
 
 
+def _cpus() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def default_asr_workers() -> int:
+    """One CTranslate2 decoder per core (at most 8): rooms' utterances decode side by side."""
+    return min(8, _cpus())
+
+
+def default_asr_threads() -> int:
+    """The cores left per decoder (1 on a 2-core machine: two single-threaded decoders beat one
+    two-threaded decoder for several rooms; measured in docs/SERVER.md)."""
+    return max(1, _cpus() // default_asr_workers())
+
+
 class TokenGrant(BaseModel):
-    """What one bearer token may do: its role and, optionally, the rooms it is limited to."""
+    """What one bearer token may do: its role and, optionally, the rooms it is limited to.
+
+    Unknown keys are refused (``{"role": "ingest", "room": [...]}`` would otherwise grant
+    every room).
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     role: Literal["ingest", "anchor", "moderator", "admin"]
     rooms: list[str] | None = None
     name: str | None = Field(
         default=None, max_length=128, description="Who holds the token (recorded with moderators' decisions)."
     )
+    anchor_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="For role anchor: the anchor it belongs to (else its name); a start frame cannot change it.",
+    )
 
 
 class Settings(BaseSettings):
-    """Every tunable of the monitor; each maps to ``MONITOR_<NAME>``."""
+    """Every tunable of the monitor; each maps to ``MONITOR_<NAME>``.
 
-    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+    Each field's description is what ``monitor serve --help`` prints; units are in the names.
+    """
 
-    lexicon_dir: Path = REPO_ROOT / "lexicons"
-    models_dir: Path = REPO_ROOT / "models"
-    data_dir: Path = Path("data")
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid")
+
+    lexicon_dir: Path = Field(default=REPO_ROOT / "lexicons", description="Risk lexicons (YAML).")
+    models_dir: Path = Field(default=REPO_ROOT / "models", description="Embedded models (classifier, Whisper).")
+    data_dir: Path = Field(default=Path("data"), description="The evidence archive folder.")
     archive_retention_years: int = Field(
         default=3, ge=3, description="Years evidence is kept after its stream ends; legal minimum 3."
+    )
+    archive_retry_s: float = Field(
+        default=5.0, gt=0, description="Seconds between attempts to open an archive that failed to open."
     )
 
     # ASR (faster-whisper / CTranslate2)
     asr_model: Path | None = Field(
         default=None, description="Path to a CTranslate2 Whisper model; default: the embedded base model."
     )
-    asr_device: str = "cpu"
-    asr_compute_type: str = "int8"
-    asr_threads: int = 2
-    asr_workers: int = Field(default=1, ge=1, description="Concurrent transcriptions (CTranslate2 workers).")
+    asr_device: str = Field(default="cpu", description="cpu or cuda.")
+    asr_compute_type: str = Field(default="int8", description="CTranslate2 compute type.")
+    asr_threads: int = Field(
+        default_factory=default_asr_threads, ge=1, description="Threads per decoder (default: cores / decoders)."
+    )
+    asr_workers: int = Field(
+        default_factory=default_asr_workers,
+        ge=1,
+        description="Decoders that may run at once (CTranslate2 workers; default: one per core, at most 8).",
+    )
     asr_beam_size: int = Field(default=1, ge=1, le=10, description="Beam width of the Whisper decoder.")
     asr_bias: Literal["none", "base", "prompt_terms", "hotwords"] = Field(
         default="base", description="Decoder prompt: see docs/ASR.md (measured)."
@@ -61,36 +101,94 @@ class Settings(BaseSettings):
     )
 
     # Server
-    host: str = "127.0.0.1"
-    port: int = 8765
-    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8765, ge=0, le=65535, description="TCP port (0: any free one).")
+    tokens: dict[str, TokenGrant] = Field(
+        default_factory=dict, description='Bearer tokens: {"<token>": {"role", "rooms"?, "name"?, "anchor_id"?}}.'
+    )
     # Streaming server (`monitor serve`; docs/SERVER.md explains each; units are in the names)
-    server_workers: int = Field(default=2, ge=1)  # threads transcribing + detecting, shared by all rooms
-    max_frame_bytes: int = Field(default=131072, ge=2)  # largest binary audio frame accepted
-    max_pending_audio_s: float = Field(default=20.0, gt=0)  # queued speech per room before reads pause
-    max_ingest_speed: float = Field(default=8.0, gt=0)  # sustained audio a room may send, x real time
-    ingest_burst_s: float = Field(default=30.0, gt=0)  # audio a room may send above that rate at once
-    max_messages_per_s: int = Field(default=200, ge=1)  # websocket messages per second per ingest socket
-    stream_min_silence_ms: int = Field(default=350, ge=50)  # silence that ends an utterance
-    stream_max_utterance_s: float = Field(default=12.0, gt=1)  # longest utterance before a forced cut
-    dedup_window_s: float = Field(default=20.0, ge=0)  # same rule again in a room within this: one reminder
-    replay_buffer_alerts: int = Field(default=1000, ge=1)  # alerts held for `since=` replays
-    subscriber_queue_alerts: int = Field(default=256, ge=1)  # unsent alerts per subscriber before cut-off
-    resume_grace_s: float = Field(default=60.0, ge=0)  # how long a dropped room waits for a resume
-    start_timeout_s: float = Field(default=10.0, gt=0)  # time a new socket has to send `start`
-    ping_interval_s: float = Field(default=20.0, gt=0)  # keepalive ping interval
-    ping_timeout_s: float = Field(default=20.0, gt=0)  # missing pong after this closes the socket
-    drain_timeout_s: float = Field(default=120.0, gt=0)  # longest SIGTERM drain before exiting anyway
+    server_workers: int = Field(
+        default_factory=default_asr_workers,
+        ge=1,
+        description="Threads transcribing + detecting + archiving, shared by all rooms (default: the decoders).",
+    )
+    max_frame_bytes: int = Field(default=131072, ge=2, description="Largest binary audio frame accepted.")
+    max_pending_audio_s: float = Field(default=20.0, gt=0, description="Queued speech per room before reads pause.")
+    max_ingest_speed: float = Field(default=8.0, gt=0, description="Sustained audio a room may send, x real time.")
+    ingest_burst_s: float = Field(default=30.0, gt=0, description="Audio a room may send above that rate at once.")
+    max_messages_per_s: int = Field(default=200, ge=1, description="Websocket messages per second per ingest socket.")
+    stream_min_silence_ms: int = Field(default=350, ge=50, description="Silence that ends an utterance.")
+    stream_max_utterance_s: float = Field(default=12.0, gt=1, description="Longest utterance before a forced cut.")
+    dedup_window_s: float = Field(
+        default=20.0, ge=0, description="Same rule again in a room within this (stream time): one reminder."
+    )
+    replay_buffer_alerts: int = Field(
+        default=1000, ge=1, description="Alerts one `since=` replay sends (from memory, else from the archive)."
+    )
+    subscriber_queue_alerts: int = Field(
+        default=256, ge=1, description="Unsent messages per subscriber before it is cut off (1013)."
+    )
+    resume_grace_s: float = Field(default=60.0, ge=0, description="How long a dropped room waits for a resume.")
+    start_timeout_s: float = Field(default=10.0, gt=0, description="Time a new ingest socket has to send `start`.")
+    handshake_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time a new TCP connection has to finish its HTTP/websocket handshake."
+    )
+    ping_interval_s: float = Field(default=20.0, gt=0, description="Keepalive ping interval.")
+    ping_timeout_s: float = Field(default=20.0, gt=0, description="Missing pong after this closes the socket.")
+    drain_timeout_s: float = Field(default=120.0, gt=0, description="Longest SIGTERM drain before exiting anyway.")
+    # Bounds on clients (docs/SERVER.md, "Limits"); each refusal counts in monitor_limit_refusals_total
+    max_open_sockets: int = Field(
+        default=2000, ge=1, description="TCP connections held at once; more get HTTP 503 before the handshake."
+    )
+    max_pending_handshakes: int = Field(
+        default=200, ge=1, description="Connections still in their handshake at once; more get HTTP 503."
+    )
+    max_sessions_per_token: int = Field(
+        default=500, ge=1, description="Room sessions (streaming or in grace) one token may hold; more: 1013."
+    )
+    new_sessions_per_token_per_s: float = Field(
+        default=5.0, gt=0, description="New room sessions per token per second (bursts of 4x); more: 1013."
+    )
+    decisions_per_moderator_per_s: float = Field(
+        default=5.0, gt=0, description="Decisions per moderator per second (bursts of 4x); more: rate_limited."
+    )
     # Moderator console (`/console`, docs/CONSOLE.md)
-    console_session_ttl_s: float = Field(default=12 * 3600.0, gt=0)  # sign-in cookie lifetime
-    console_cookie_secure: bool = False  # add `Secure` to the cookie (set it when served over https)
+    console_session_ttl_s: float = Field(default=12 * 3600.0, gt=0, description="Sign-in cookie lifetime.")
+    console_cookie_secure: bool = Field(
+        default=False, description="Add `Secure` to the cookie (set it when served over https)."
+    )
+
+
+NON_SETTING_VARIABLES = frozenset({"MONITOR_CONFIG", "MONITOR_TEST_CHROMIUM"})
+"""``MONITOR_*`` variables that are not settings (the config file's path, the test suite's browser)."""
+
+
+def setting_names() -> frozenset[str]:
+    """The ``MONITOR_*`` variable of every setting."""
+    return frozenset(f"MONITOR_{name.upper()}" for name in Settings.model_fields)
+
+
+def _unknown_variables(environ: dict[str, str]) -> list[str]:
+    known = setting_names() | NON_SETTING_VARIABLES
+    return sorted(name for name in environ if name.upper().startswith("MONITOR_") and name.upper() not in known)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the optional config file, then ``MONITOR_*`` variables, then ``overrides``.
 
-    Raises :class:`ConfigError` naming the offending setting.
+    Raises :class:`ConfigError` (one line) naming the offending setting: an unknown
+    ``MONITOR_*`` variable, an unknown key in the config file or in a token entry, a
+    value that does not parse (``MONITOR_TOKENS='not json'``) or is out of range.
     """
+    unknown = _unknown_variables(dict(os.environ))
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]}: not one of the MONITOR_* settings (see `monitor serve --help`)"
+        )
     file_values: dict[str, Any] = {}
     config_path = os.environ.get("MONITOR_CONFIG")
     if config_path:
@@ -98,14 +196,26 @@ def load_settings(**overrides: Any) -> Settings:
             text = Path(config_path).read_text(encoding="utf-8")
             loaded = json.loads(text) if config_path.endswith(".json") else yaml.safe_load(text)
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"MONITOR_CONFIG={config_path}: cannot read config file: {exc}") from exc
+            raise ConfigError(f"MONITOR_CONFIG={config_path}: cannot read config file: {_first_line(exc)}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"MONITOR_CONFIG={config_path}: config file must hold a mapping")
+        extra = sorted(str(k) for k in loaded if str(k) not in Settings.model_fields)
+        if extra:
+            raise ConfigError(f"MONITOR_CONFIG={config_path}: unknown setting {extra[0]!r}")
         file_values = {k: v for k, v in loaded.items() if f"MONITOR_{k.upper()}" not in os.environ}
     try:
         return Settings(**{**file_values, **overrides})
+    except SettingsError as exc:
+        # raised while parsing a variable's text (e.g. MONITOR_TOKENS that is not JSON)
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"MONITOR_{field.group(1).upper()}" if field else "a MONITOR_* variable"
+        cause = exc.__cause__
+        detail = _first_line(cause) if cause is not None else _first_line(exc)
+        raise ConfigError(f"invalid setting {name}: not valid JSON ({detail})") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"MONITOR_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        err = exc.errors()[0]
+        where = f"MONITOR_{'_'.join(str(p) for p in err['loc'][:1]).upper()}"
+        inner = ".".join(str(p) for p in err["loc"][1:])
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"invalid setting {where}{f' at {inner}' if inner else ''}: {what}{more}") from exc

@@ -27,23 +27,23 @@ from websockets.http11 import Request, Response
 
 from monitor.config import Settings
 from monitor.errors import ArchiveError, ProtocolError
-from monitor.server.auth import CONSOLE_ROLES, Denial, Grant, authorize
+from monitor.server.auth import ALERTS_PATH, CONSOLE_ROLES, INGEST_PATH, Denial, Grant, authorize
 from monitor.server.connection import RoomConnection, serve_subscriber
 from monitor.server.console_routes import ConsoleRoutes, same_origin
 from monitor.server.console_sessions import ConsoleSessions
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.hub import EVENT_KINDS, AlertFilter, AlertHub, Subscriber
+from monitor.server.limits import ConnectionGate, RateLimits
 from monitor.server.logs import redacting_logger
 from monitor.server.metrics import ServerMetrics
 from monitor.server.protocol import ErrorCode, StartFrame, error_frame, fatal, parse_decision, recoverable
+from monitor.server.rooms import RoomRegistry
 from monitor.server.scheduler import FairScheduler
 from monitor.server.session import Resources, RoomSession
 from monitor.taxonomy import CATEGORIES, Severity
 
 log = logging.getLogger(__name__)
 
-INGEST_PATH = "/v1/ingest"
-ALERTS_PATH = "/v1/alerts"
 
 
 def _text_response(connection: ServerConnection, status: int, text: str, **headers: str) -> Response:
@@ -100,7 +100,16 @@ class MonitorServer:
             subscriber_queue_alerts=settings.subscriber_queue_alerts,
         )
         self.scheduler = FairScheduler(settings.server_workers)
-        self.rooms: dict[str, RoomSession] = {}
+        self.rooms = RoomRegistry(
+            max_sessions_per_token=settings.max_sessions_per_token,
+            new_sessions_per_token_per_s=settings.new_sessions_per_token_per_s,
+        )
+        self.gate = ConnectionGate(settings.max_open_sockets, settings.max_pending_handshakes)
+        self._decisions = RateLimits(
+            settings.decisions_per_moderator_per_s, max(1.0, 4 * settings.decisions_per_moderator_per_s)
+        )
+        self._finishing: set[asyncio.Task[None]] = set()  # sessions finishing (stopped, replaced, expired)
+        self._archive_retry: asyncio.Task[None] | None = None
         self.resources: Resources | None = None
         self.loaded = asyncio.Event()
         self.load_error: BaseException | None = None
@@ -124,6 +133,8 @@ class MonitorServer:
             s.host,
             s.port,
             process_request=self._process_request,
+            create_connection=gated_connection(self.gate, self.metrics),
+            open_timeout=s.handshake_timeout_s,  # a stalled handshake is dropped after this
             compression=None,  # PCM does not deflate; save the CPU for the models
             # frames up to twice the limit are read and answered with frame_too_large;
             # beyond that the websockets library closes with 1009 itself
@@ -149,6 +160,29 @@ class MonitorServer:
             log.error("models failed to load: %s", exc)
         finally:
             self.loaded.set()
+        if self.resources is not None and not self.resources.evidence.available:
+            self._archive_retry = asyncio.create_task(self._retry_archive(self.resources.evidence))
+
+    async def _retry_archive(self, evidence: EvidenceWriter) -> None:
+        """Try to open the archive every ``archive_retry_s`` until it opens (``/healthz`` says
+        ``degraded`` meanwhile; alerts go out with ``evidence_id: null``)."""
+        from monitor.archive.archive import EvidenceArchive
+
+        while not self._draining:
+            await asyncio.sleep(self.settings.archive_retry_s)
+            try:
+                archive = await asyncio.to_thread(EvidenceArchive.open, self.settings.data_dir)
+            except (ArchiveError, OSError) as exc:
+                evidence.set_missing(str(exc))
+                self.metrics.archive_errors.inc()
+                log.warning("evidence archive %s still unavailable: %s", self.settings.data_dir, exc)
+                continue
+            if self._draining:
+                await asyncio.to_thread(archive.close)
+                return
+            evidence.attach(archive)
+            log.info("evidence archive %s opened; alerts are archived again", self.settings.data_dir)
+            return
 
     def _load_blocking(self) -> Resources:
         from monitor.asr.transcriber import load_transcriber
@@ -192,8 +226,20 @@ class MonitorServer:
     # -- HTTP, before the upgrade ---------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
+        if isinstance(connection, _GatedConnection):
+            connection.handshake_received()
         if parts.path == "/healthz":
             if self.ready:
+                assert self.resources is not None
+                evidence = self.resources.evidence
+                if not evidence.available:
+                    # not ready for new rooms: their alerts could not be archived (they still go out)
+                    return _text_response(
+                        connection,
+                        503,
+                        f"degraded: evidence archive unavailable ({evidence.why_missing}); "
+                        f"alerts are sent without evidence, retrying every {self.settings.archive_retry_s:g} s\n",
+                    )
                 return _text_response(connection, 200, "ok\n")
             why = "draining\n" if self._draining else "loading models\n"
             return _text_response(connection, 503, why)
@@ -228,7 +274,10 @@ class MonitorServer:
 
     def room_list(self) -> list[dict[str, Any]]:
         """The open room sessions (connected or in resume grace), for ``/v1/rooms``."""
-        return [_room_info(session) for session in self.rooms.values()]
+        return [_room_info(session) for session in self._sessions()]
+
+    def _sessions(self) -> list[RoomSession]:
+        return [session for session in self.rooms if isinstance(session, RoomSession)]
 
     # -- websocket handlers -------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
@@ -242,7 +291,15 @@ class MonitorServer:
             await RoomConnection(ws, grant, self.resources, self._open_session).run()
             return
         alert_filter, since = parse_alert_filter(grant, parts.query)
-        subscriber = self.hub.subscribe(alert_filter, since=since, events=parse_included_events(parts.query))
+        archived: list[dict[str, Any]] = []
+        if since is not None and not self.hub.holds_since(since):
+            # memory no longer (or not yet, after a restart) holds what follows `since`: the archive does
+            archived = await asyncio.to_thread(
+                self.resources.evidence.alerts_after, since, limit=self.settings.replay_buffer_alerts
+            )
+        subscriber = self.hub.subscribe(
+            alert_filter, since=since, events=parse_included_events(parts.query), archived=archived
+        )
 
         async def on_message(message: str | bytes) -> None:
             await self._subscriber_message(grant, subscriber, message)
@@ -261,6 +318,13 @@ class MonitorServer:
             if grant.role not in CONSOLE_ROLES:
                 raise recoverable(
                     ErrorCode.DECISION_REFUSED, f"role {grant.role!r} may not decide alerts; needs moderator or admin"
+                )
+            if not self._decisions.allow(grant.client_key):
+                self.metrics.limit_refusals.labels(limit="decisions_per_moderator_per_s").inc()
+                raise recoverable(
+                    ErrorCode.RATE_LIMITED,
+                    f"more than {self.settings.decisions_per_moderator_per_s:g} decisions per second; "
+                    "this one was not recorded, send it again",
                 )
             evidence = self.resources.evidence
             try:
@@ -285,40 +349,27 @@ class MonitorServer:
         subscriber.offer({"type": "decision_recorded", "request_id": request_id, "decision_id": leaf["decision_id"]})
 
     def _open_session(self, start: StartFrame, connection: RoomConnection) -> RoomSession:
-        """The session ``start`` continues or begins (see docs/PROTOCOL.md, "Resuming")."""
+        """The session ``start`` continues or begins (:class:`~monitor.server.rooms.RoomRegistry`)."""
         assert self.resources is not None
         if self._draining:
             raise fatal(ErrorCode.SHUTTING_DOWN, "server is shutting down; reconnect to another instance")
-        existing = self.rooms.get(start.room_id)
-        if existing is not None and existing.finishing:
-            existing = None  # finishing on its own; a new session takes the room's place
-        if existing is not None and start.seq is None:
-            if existing.connection is not None:
-                raise fatal(
-                    ErrorCode.ROOM_BUSY,
-                    f"room {start.room_id!r} is already streaming; resume with seq or stop it first",
-                )
-            existing.finish_soon("replaced by a new stream")
-            existing = None
-        if existing is not None:
-            assert start.seq is not None
-            if start.sample_rate != existing.sample_rate:
-                raise fatal(
-                    ErrorCode.RESUME_MISMATCH,
-                    f"resume of room {start.room_id!r} at sample_rate={start.sample_rate}, "
-                    f"but the stream is at {existing.sample_rate}",
-                )
-            if start.seq > existing.next_seq:
-                raise fatal(
-                    ErrorCode.SEQ_AHEAD,
-                    f"seq={start.seq} is past what the server received; "
-                    f"resume from next_seq={existing.next_seq}",
-                )
+        try:
+            admission = self.rooms.admit(start, connection.grant.client_key)
+        except ProtocolError as exc:
+            if exc.code == ErrorCode.TOO_MANY_SESSIONS:
+                self.metrics.limit_refusals.labels(limit="sessions_per_token").inc()
+            raise
+        if admission.resume is not None:
+            existing = admission.resume
+            assert isinstance(existing, RoomSession)
             if existing.connection is not None:
                 existing.connection.supersede()
             existing.attach(connection)
             connection.resumed = True
             return existing
+        if admission.replaces is not None:
+            assert isinstance(admission.replaces, RoomSession)
+            self._track_finish(admission.replaces.finish_soon("replaced by a new stream"))
         session = RoomSession(
             self.resources,
             room_id=start.room_id,
@@ -326,17 +377,23 @@ class MonitorServer:
             sample_rate=start.sample_rate,
             context=start.context,
             base_seq=start.seq or 0,
+            opened_by=connection.grant.client_key,
         )
         session.on_finished = self._session_finished
+        session.on_finishing = self._track_finish
         session.attach(connection)
-        self.rooms[start.room_id] = session
+        self.rooms.add(session)
         self.metrics.open_rooms.set(len(self.rooms))
         self.hub.publish_event({"type": "room", "event": "open", **_room_info(session)})
         return session
 
+    def _track_finish(self, task: asyncio.Task[None]) -> None:
+        """Keep a finishing session's task until it is done, so drain can wait for it."""
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
     def _session_finished(self, session: RoomSession) -> None:
-        if self.rooms.get(session.room_id) is session:
-            del self.rooms[session.room_id]
+        self.rooms.remove(session)
         self.metrics.open_rooms.set(len(self.rooms))
         self.hub.publish_event({"type": "room", "event": "closed", **_room_info(session)})
 
@@ -352,12 +409,20 @@ class MonitorServer:
             self._ws_server.close(close_connections=False)
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
-        rooms = list(self.rooms.values())
-        log.info("draining %d room(s)", len(rooms))
+        if self._archive_retry is not None:
+            self._archive_retry.cancel()
+        rooms = self._sessions()
+        log.info("draining %d room(s), %d finishing", len(rooms), len(self._finishing))
+        # every room is flushed even if one fails; replaced and expiring sessions are waited for too
+        work = [room.finish("shutdown") for room in rooms] + list(self._finishing)
         try:
-            await asyncio.wait_for(asyncio.gather(*(room.finish("shutdown") for room in rooms)), timeout)
+            results = await asyncio.wait_for(asyncio.gather(*work, return_exceptions=True), timeout)
         except TimeoutError:
             log.error("drain: rooms still busy after %.0f s; exiting with work undone", timeout)
+        else:
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("drain: a room failed to finish: %r", result, exc_info=result)
         self.hub.end_all()
         if self._ws_server is not None:
             try:
@@ -371,6 +436,52 @@ class MonitorServer:
         if self.resources is not None:
             self.resources.evidence.close()
         log.info("drained")
+
+
+class _GatedConnection(ServerConnection):
+    """A server connection counted by a :class:`ConnectionGate`; refused with HTTP 503 (raw, before
+    any handshake is read) when the server holds too many sockets or stalled handshakes."""
+
+    gate: ConnectionGate
+    metrics: ServerMetrics
+    _admitted = False
+    _handshake_pending = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        refused = self.gate.admit()
+        if refused is not None:
+            self.metrics.limit_refusals.labels(limit=refused).inc()
+            body = f"server busy: too many {refused.replace('_', ' ')}; retry later\n".encode()
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\n"
+                b"Content-Type: text/plain; charset=utf-8\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            transport.close()
+            return
+        self._admitted = True
+        self._handshake_pending = True
+
+    def handshake_received(self) -> None:
+        """The HTTP request arrived: no longer a pending (possibly stalled) handshake."""
+        if self._admitted and self._handshake_pending:
+            self._handshake_pending = False
+            self.gate.handshake_done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._admitted:
+            self._admitted = False
+            self.gate.closed(handshake_pending=self._handshake_pending)
+            self._handshake_pending = False
+        super().connection_lost(exc)
+
+
+def gated_connection(gate: ConnectionGate, metrics: ServerMetrics) -> type[ServerConnection]:
+    """The connection class ``serve`` makes per TCP connection, bound to this server's gate."""
+    return type("GatedConnection", (_GatedConnection,), {"gate": gate, "metrics": metrics})
 
 
 def _plain(headers: Headers) -> dict[str, Any]:

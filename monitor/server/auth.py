@@ -11,6 +11,7 @@ with HTTP 401 (no or unknown credential) or 403 (known, wrong role or room).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from monitor.config import TokenGrant
 
 if TYPE_CHECKING:
     from monitor.server.console_sessions import ConsoleSessions
+
+INGEST_PATH = "/v1/ingest"
+ALERTS_PATH = "/v1/alerts"
 
 INGEST_ROLES = frozenset({"ingest", "anchor", "admin"})
 """Roles that may stream a room's audio on ``/v1/ingest`` (anchor and ingest: scoped rooms only)."""
@@ -47,6 +51,13 @@ class Grant:
     rooms: frozenset[str] | None
     name: str | None = None
     via_cookie: bool = False
+    token_id: str = ""
+    anchor_id: str | None = None
+
+    @property
+    def client_key(self) -> str:
+        """Who this is for limits and session ownership: the token's fingerprint, else the holder."""
+        return self.token_id or f"{self.role}:{self.identity}"
 
     @property
     def identity(self) -> str:
@@ -88,8 +99,15 @@ def _lookup(tokens: Mapping[str, TokenGrant], presented: str) -> TokenGrant | No
     return found
 
 
-def grant_of(token_grant: TokenGrant, *, via_cookie: bool = False) -> Grant:
-    """The :class:`Grant` of a configured token: role, room scope and holder's name."""
+def token_fingerprint(token: str) -> str:
+    """A stable, non-secret name of a token (16 hex digits of its SHA-256), for ownership and limits."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def grant_of(token_grant: TokenGrant, *, via_cookie: bool = False, token_id: str = "") -> Grant:
+    """The :class:`Grant` of a configured token: role, room scope, holder's name and, for an
+    anchor, its own ``anchor_id`` (the entry's ``anchor_id``, else its ``name``, else
+    ``anchor-<fingerprint>``)."""
     role = token_grant.role
     if role in ALL_ROOMS_ROLES:
         rooms: frozenset[str] | None = None
@@ -98,7 +116,12 @@ def grant_of(token_grant: TokenGrant, *, via_cookie: bool = False) -> Grant:
     else:
         # an ingest gateway without a list streams any room; an anchor without one sees none
         rooms = None if role == "ingest" else frozenset()
-    return Grant(role=role, rooms=rooms, name=token_grant.name, via_cookie=via_cookie)
+    anchor_id = None
+    if role == "anchor":
+        anchor_id = token_grant.anchor_id or token_grant.name or f"anchor-{token_id or 'unnamed'}"
+    return Grant(
+        role=role, rooms=rooms, name=token_grant.name, via_cookie=via_cookie, token_id=token_id, anchor_id=anchor_id
+    )
 
 
 def authenticate(
@@ -117,7 +140,7 @@ def authenticate(
         token_grant = _lookup(tokens, presented)
         if token_grant is None:
             return Denial(401, "unknown bearer token")
-        return grant_of(token_grant)
+        return grant_of(token_grant, token_id=token_fingerprint(presented))
     if sessions is not None and headers.get("Cookie"):
         grant = sessions.grant_for_cookie(headers["Cookie"])
         if grant is not None:
@@ -143,12 +166,12 @@ def authorize(
     if isinstance(grant, Denial):
         return grant
     role = grant.role
-    if parts.path == "/v1/ingest":
+    if parts.path == INGEST_PATH:
         if grant.via_cookie:
             return Denial(403, "a console session may not stream audio; use a bearer token")
         if role not in INGEST_ROLES:
             return Denial(403, f"role {role!r} may not stream audio; needs one of {sorted(INGEST_ROLES)}")
-    if parts.path == "/v1/alerts":
+    if parts.path == ALERTS_PATH:
         if role not in SUBSCRIBE_ROLES:
             return Denial(403, f"role {role!r} may not watch alerts; needs one of {sorted(SUBSCRIBE_ROLES)}")
         for room in parse_qs(parts.query).get("room", []):

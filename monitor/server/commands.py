@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "serve",
         help="run the streaming server (/v1/ingest, /v1/alerts, /healthz, /metrics)",
         description="Streaming compliance server; configuration from MONITOR_* variables (docs/SERVER.md).",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve_parser.add_argument("--host", help="address to listen on (default: MONITOR_HOST or 127.0.0.1)")
     serve_parser.add_argument(
@@ -30,6 +32,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     from monitor.server import demo
 
     demo.register(subparsers)
+
+
+def settings_help() -> str:
+    """Every setting: its variable, its default on this machine (units are in the names) and meaning."""
+    from monitor.config import Settings
+
+    lines = ["settings (environment variables, or keys of the MONITOR_CONFIG JSON/YAML file):"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "{}" if isinstance(default, dict) and not default else str(default)
+        lines.append(f"  MONITOR_{name.upper():<36} default {shown}")
+        if field.description:
+            lines.append(f"      {field.description}")
+    lines.append("  MONITOR_CONFIG                               path of a JSON/YAML file of settings")
+    lines.append("Unknown MONITOR_* variables, config keys and token keys are refused (exit 2).")
+    return "\n".join(lines)
 
 
 def run_serve(args: argparse.Namespace) -> int:

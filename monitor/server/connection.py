@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from monitor.errors import ProtocolError
 from monitor.server.auth import Grant
 from monitor.server.hub import END_OF_ALERTS, Subscriber
+from monitor.server.limits import TokenBucket
 from monitor.server.protocol import (
     CloseCode,
     ErrorCode,
@@ -39,24 +40,6 @@ log = logging.getLogger(__name__)
 
 THROTTLE_NOTICE_INTERVAL_S = 10.0
 """At most one ``throttled``/``flood`` notice per connection per this many seconds."""
-
-
-class TokenBucket:
-    """Rate limit: ``rate`` units per second, bursts up to ``burst`` units; ``delay(n)``: seconds to wait."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._level = burst
-        self._at = time.monotonic()
-
-    def delay(self, amount: float) -> float:
-        """Take ``amount`` units; the seconds to wait before the taking is within the rate (0 if none)."""
-        now = time.monotonic()
-        self._level = min(self.burst, self._level + (now - self._at) * self.rate)
-        self._at = now
-        self._level -= amount
-        return 0.0 if self._level >= 0 else -self._level / self.rate
 
 
 class RoomConnection:
@@ -80,7 +63,7 @@ class RoomConnection:
         self._audio_rate: TokenBucket | None = None
         self._last_notice: dict[str, float] = {}
         self._sender: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[bool] | None = None
         self._superseded = False
         self.resumed = False  # set by the server when this connection continues a session
 
@@ -99,8 +82,9 @@ class RoomConnection:
             log.exception("ingest connection failed")
             await self._fail(fatal(ErrorCode.INTERNAL, "internal server error; the session can be resumed"))
         finally:
-            if self._sender is not None:
-                self._sender.cancel()
+            for task in (self._sender, self._reader):
+                if task is not None:
+                    task.cancel()
             if self.session is not None:
                 self.session.detach(self)
             metrics.ingest_connections.dec()
@@ -116,6 +100,7 @@ class RoomConnection:
         start = parse_start(first)
         if not self.grant.may_see(start.room_id):
             raise fatal(ErrorCode.FORBIDDEN_ROOM, f"token is not scoped to room {start.room_id!r}")
+        start, ignored = self._trusted_start(start)
         if start.seq is not None and start.seq % 2:
             raise fatal(
                 ErrorCode.BAD_START,
@@ -123,6 +108,8 @@ class RoomConnection:
             )
         session = self._open_session(start, self)
         self.session = session
+        for notice in ignored:
+            self._send_error(notice)
         self._skip_bytes = max(
             0, session.next_seq - (start.seq if start.seq is not None else session.next_seq)
         )
@@ -141,16 +128,22 @@ class RoomConnection:
         self._sender = asyncio.create_task(self._send_outbox(), name=f"outbox:{start.room_id}")
         reader = self._reader = asyncio.create_task(self._read_audio(), name=f"reader:{start.room_id}")
         finished = asyncio.create_task(session.finished.wait())
+        # a socket can end while the reader waits for capacity: watch the socket itself too
+        closed = asyncio.create_task(self.ws.wait_closed())
         try:
             done, _ = await asyncio.wait(
-                {reader, finished, self._sender}, return_when=asyncio.FIRST_COMPLETED
+                {reader, finished, self._sender, closed}, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             finished.cancel()
+            closed.cancel()
         if self._superseded:
             return  # supersede() is closing this socket
+        if closed in done and reader not in done:
+            return  # the socket is gone (run() cancels the reader and detaches: grace begins)
         if reader in done:
-            reader.result()  # raises ProtocolError / ConnectionClosed from the audio phase
+            if not reader.result():  # raises ProtocolError / ConnectionClosed from the audio phase
+                return  # the socket ended without stop (any close code): run() detaches, grace begins
             # the client sent stop: the session is finishing; the sender ends after "stopped"
             await self._sender
             await self.ws.close(CloseCode.NORMAL, "stopped")
@@ -164,7 +157,35 @@ class RoomConnection:
         await self.ws.close(CloseCode.GOING_AWAY, "server shutting down")
 
     # -- audio phase --------------------------------------------------------------------
-    async def _read_audio(self) -> None:
+    def _trusted_start(self, start: StartFrame) -> tuple[StartFrame, list[ProtocolError]]:
+        """An anchor token never sets what is trusted about its room: its ``anchor_id`` is the
+        token's own and its ``context.certified`` is dropped, each with ``ignored_field``."""
+        if self.grant.role != "anchor":
+            return start, []
+        ignored: list[ProtocolError] = []
+        own = self.grant.anchor_id
+        if start.anchor_id is not None and start.anchor_id != own:
+            ignored.append(
+                recoverable(
+                    ErrorCode.IGNORED_FIELD,
+                    f"start frame: anchor_id {start.anchor_id!r} ignored; an anchor token streams as its own "
+                    f"anchor ({own!r})",
+                )
+            )
+        context = start.context
+        if context is not None and context.certified:
+            ignored.append(
+                recoverable(
+                    ErrorCode.IGNORED_FIELD,
+                    "start frame: context.certified ignored; certified attributes come from the platform's "
+                    "ingest token, not the anchor",
+                )
+            )
+            context = context.model_copy(update={"certified": []})
+        return start.model_copy(update={"anchor_id": own, "context": context}), ignored
+
+    async def _read_audio(self) -> bool:
+        """Read the audio phase; True after ``stop``, False when the socket ended without it."""
         session = self.session
         assert session is not None  # set before reading starts
         async for message in self.ws:
@@ -176,8 +197,9 @@ class RoomConnection:
                     self._send_error(exc)
                     continue
                 await session.finish("stop")
-                return
+                return True
             await self._take_audio(session, message)
+        return False
 
     async def _take_audio(self, session: RoomSession, frame: bytes) -> None:
         settings = self.resources.settings

@@ -179,11 +179,10 @@ class ConsoleRoutes:
             params = parse_qs(query)
             bucket = params.get("bucket", ["day"])[-1]
             since = params.get("since", [None])[-1]
-            archive = evidence.require()
-            rows = await asyncio.to_thread(archive.anchor_record, bucket=bucket, since=since)
+            rows = await asyncio.to_thread(evidence.anchor_record, bucket=bucket, since=since)
             return json_response(connection, 200, {"bucket": bucket, "anchors": anchors_from_rows(rows)})
         if path == "/v1/decisions.jsonl":
-            examples = await asyncio.to_thread(evidence.require().labeled_decisions)
+            examples = await asyncio.to_thread(evidence.labeled_decisions)
             body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
             return respond(connection, 200, body, "application/x-ndjson; charset=utf-8",
                            Content_Disposition='attachment; filename="decisions.jsonl"')

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +42,22 @@ class EvidenceWriter:
     @property
     def available(self) -> bool:
         return self._archive is not None
+
+    @property
+    def why_missing(self) -> str:
+        """Why there is no archive (empty when there is one)."""
+        return "" if self._archive is not None else self._why_missing
+
+    def attach(self, archive: EvidenceArchive) -> None:
+        """The archive opened (after failing at start-up): later writes go to it."""
+        with self._lock:
+            self._archive = archive
+            self._why_missing = ""
+
+    def set_missing(self, why: str) -> None:
+        """Record why the archive is still unavailable (the latest failed attempt)."""
+        if self._archive is None:
+            self._why_missing = why
 
     def record_alert(
         self, alert: Alert, *, clip: np.ndarray | None, clip_start: float | None, transcript: str
@@ -144,6 +160,63 @@ class EvidenceWriter:
         }
         view["decisions"] = archive.decisions(evidence_id)
         return view
+
+    # -- reads that never wait for the writer (a separate read-only index connection) ----------
+    def labeled_decisions(self) -> list[dict[str, Any]]:
+        """Confirmed and dismissed alerts as labeled examples, read from a read-only snapshot of
+        the index (SQLite WAL readers never wait for the writer), so an export never holds up
+        the rooms' evidence writes."""
+        from monitor.archive.decisions import labeled_decisions, open_read_only_index
+
+        archive = self.require()
+        index = open_read_only_index(archive.layout.root)
+        try:
+            return list(labeled_decisions(index, archive.layout.blob_dir))
+        finally:
+            index.close()
+
+    def anchor_record(self, *, bucket: str, since: str | None) -> list[dict[str, Any]]:
+        """Alerts and decisions per anchor and bucket, from a read-only snapshot (as above)."""
+        from monitor.archive.decisions import open_read_only_index
+
+        index = open_read_only_index(self.require().layout.root)
+        try:
+            return index.anchor_record(bucket=bucket, since=since)
+        finally:
+            index.close()
+
+    def alerts_after(self, since: str, *, limit: int) -> list[dict[str, Any]]:
+        """Archived alerts (wire form, ``evidence_id`` set) whose ``alert_id`` sorts after ``since``,
+        oldest first, at most ``limit``: what a ``since=`` replay sends after a restart.
+
+        Alert ids begin with their creation time (12 hex digits of Unix ms), so the archive is
+        searched from that time on; ``since`` that is not an alert id replays from the start.
+        """
+        archive = self._archive
+        if archive is None:
+            return []
+        try:
+            from_ms = int(since[:12], 16)
+        except ValueError:
+            from_ms = 0
+        # the index's event time of an alert is its emitted_at, set just after its id
+        from_time = datetime.fromtimestamp(max(0, from_ms - 1000) / 1000, UTC)
+        since_iso = from_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        found: list[dict[str, Any]] = []
+        offset_limit = limit * 4 + 16
+        for summary in archive.find(kind="alert", since=since_iso, limit=offset_limit):
+            if summary.purged_at is not None:
+                continue
+            try:
+                alert = json.loads(archive.read_part(summary.evidence_id, "alert"))
+            except (ArchiveError, OSError, ValueError) as exc:
+                log.error("replay: stored alert of evidence %s unreadable: %s", summary.evidence_id, exc)
+                continue
+            if str(alert.get("alert_id", "")) > since:
+                alert["evidence_id"] = summary.evidence_id
+                found.append(alert)
+        found.sort(key=lambda a: a["alert_id"])
+        return found[:limit]
 
     def read_clip(self, evidence_id: str) -> bytes:
         """The stored FLAC clip of one alert record (hash checked); ArchiveError if none."""

@@ -72,6 +72,7 @@ class Subscriber:
     cut: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     replay: deque[dict[str, Any]] = field(default_factory=deque)
     cut_reason: str | None = None
+    replayed_ids: set[str] = field(default_factory=set)  # replayed from the archive: not sent again live
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.max_queue_alerts)
@@ -86,6 +87,9 @@ class Subscriber:
         """Queue ``alert`` if there is room; False (and cut off) if the queue is full."""
         if self.cut.is_set():
             return False
+        if self.replayed_ids and alert.get("alert_id") in self.replayed_ids and "type" not in alert:
+            self.replayed_ids.discard(alert["alert_id"])
+            return True  # already sent from the archive's replay
         try:
             self.queue.put_nowait(alert)
         except asyncio.QueueFull:
@@ -109,11 +113,24 @@ class AlertHub:
         self._subscribers: set[Subscriber] = set()
         self._subscriber_queue_alerts = subscriber_queue_alerts
 
+    def holds_since(self, since: str) -> bool:
+        """Whether memory holds every alert after ``since`` (else the archive must replay them):
+        true when ``since`` is at or after the oldest held alert and nothing held was evicted before it."""
+        return bool(self._replay) and self._replay[0]["alert_id"] <= since
+
     def subscribe(
-        self, alert_filter: AlertFilter, *, since: str | None = None, events: frozenset[str] = frozenset()
+        self,
+        alert_filter: AlertFilter,
+        *,
+        since: str | None = None,
+        events: frozenset[str] = frozenset(),
+        archived: Iterable[dict[str, Any]] = (),
     ) -> Subscriber:
         """A new subscriber, its queue preloaded with held alerts after ``since`` (alert ids sort by time).
 
+        ``archived``: alerts after ``since`` read back from the evidence archive (after a restart,
+        or when ``since`` is older than memory holds); merged with the held ones by ``alert_id``.
+        An archived alert that is published live later (archived, not yet sent) is not sent twice.
         ``events``: extra message types to send (``room``, ``decision``); with ``decision``
         the replay also carries the decisions on each replayed alert, right after it.
         Replay and registration happen without yielding, so no alert falls between them.
@@ -121,11 +138,16 @@ class AlertHub:
         subscriber = Subscriber(alert_filter, self._subscriber_queue_alerts, events)
         if since is not None:
             # bounded by the replay buffer, separately from the live queue
-            for alert in self._replay:
-                if alert["alert_id"] > since and alert_filter.matches(alert):
+            merged = {a["alert_id"]: a for a in archived if a["alert_id"] > since}
+            held = {a["alert_id"] for a in self._replay}
+            subscriber.replayed_ids = set(merged) - held
+            merged.update((a["alert_id"], a) for a in self._replay if a["alert_id"] > since)
+            for alert_id in sorted(merged):
+                alert = merged[alert_id]
+                if alert_filter.matches(alert):
                     subscriber.replay.append(alert)
                     if "decision" in events:
-                        subscriber.replay.extend(self._decisions.get(alert["alert_id"], ()))
+                        subscriber.replay.extend(self._decisions.get(alert_id, ()))
         self._subscribers.add(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
         return subscriber

@@ -78,6 +78,13 @@ class ServerMetrics:
             ["reason"],
             registry=r,
         )
+        self.limit_refusals = Counter(
+            "monitor_limit_refusals",
+            "Clients refused or slowed by a configured bound (open_sockets, pending_handshakes, "
+            "sessions_per_token, decisions_per_moderator_per_s)",
+            ["limit"],
+            registry=r,
+        )
         self.protocol_errors = Counter("monitor_protocol_errors", "Error frames sent", ["code"], registry=r)
         self.subscriber_disconnects = Counter(
             "monitor_subscriber_disconnects", "Subscribers cut off by the server", ["reason"], registry=r

@@ -64,6 +64,9 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     BAD_DECISION = "bad_decision"
     DECISION_REFUSED = "decision_refused"
+    IGNORED_FIELD = "ignored_field"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    RATE_LIMITED = "rate_limited"
 
 
 FATAL_CLOSE_CODES: dict[ErrorCode, CloseCode] = {
@@ -75,6 +78,7 @@ FATAL_CLOSE_CODES: dict[ErrorCode, CloseCode] = {
     ErrorCode.UNSUPPORTED_CHANNELS: CloseCode.UNSUPPORTED_DATA,
     ErrorCode.FORBIDDEN_ROOM: CloseCode.POLICY_VIOLATION,
     ErrorCode.ROOM_BUSY: CloseCode.TRY_AGAIN_LATER,
+    ErrorCode.TOO_MANY_SESSIONS: CloseCode.TRY_AGAIN_LATER,
     ErrorCode.SEQ_AHEAD: CloseCode.POLICY_VIOLATION,
     ErrorCode.RESUME_MISMATCH: CloseCode.POLICY_VIOLATION,
     ErrorCode.FRAME_TOO_LARGE: CloseCode.MESSAGE_TOO_BIG,
@@ -119,6 +123,12 @@ class StartFrame(BaseModel):
         ge=0,
         description="Resume: byte offset in this room's PCM stream of the next byte the client sends.",
     )
+    session_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Resume from another token: the session_id the server's ready frame gave.",
+    )
     context: RoomContext | None = None
 
 
@@ -161,6 +171,10 @@ def _load_json(text: str, what: str, code: ErrorCode, *, is_fatal: bool) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise make(code, f"{what}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise make(code, f"{what}: JSON nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer of thousands of digits (int_max_str_digits)
+        raise make(code, f"{what}: unusable JSON value ({str(exc)[:120]})") from exc
 
 
 def _describe(exc: ValidationError) -> str:

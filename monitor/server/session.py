@@ -93,10 +93,12 @@ class RoomSession:
         sample_rate: int,
         context: RoomContext | None,
         base_seq: int = 0,
+        opened_by: str = "",
     ) -> None:
         settings = resources.settings
         self.resources = resources
         self.session_id = uuid.uuid4().hex
+        self.opened_by = opened_by  # fingerprint of the token that opened it: it may resume without session_id
         self.room_id = room_id
         self.anchor_id = anchor_id
         self.sample_rate = sample_rate
@@ -136,6 +138,7 @@ class RoomSession:
         self._finish_task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
         self.on_finished: Callable[[RoomSession], None] | None = None
+        self.on_finishing: Callable[[asyncio.Task[None]], None] | None = None  # the server tracks it for drain
 
     # -- stream position ------------------------------------------------------------
     @property
@@ -151,6 +154,11 @@ class RoomSession:
     @property
     def finishing(self) -> bool:
         return self._finish_task is not None
+
+    @property
+    def connected(self) -> bool:
+        """Whether a socket streams into the room now (else it is in its grace period or finishing)."""
+        return self.connection is not None
 
     # -- audio in -------------------------------------------------------------------
     def feed_audio(self, pcm: bytes) -> None:
@@ -309,6 +317,8 @@ class RoomSession:
         """Start :meth:`finish` without waiting for it (idempotent)."""
         if self._finish_task is None:
             self._finish_task = asyncio.get_running_loop().create_task(self._finish(reason))
+            if self.on_finishing is not None:
+                self.on_finishing(self._finish_task)
         return self._finish_task
 
     async def finish(self, reason: str) -> None:
@@ -325,17 +335,21 @@ class RoomSession:
         await self._idle.wait()
         self.resources.scheduler.forget(self)
         ended_at = datetime.now(UTC)
-        record_id = await self.resources.scheduler.run_blocking(
-            partial(
-                self.resources.evidence.record_session,
-                session_id=self.session_id,
-                room_id=self.room_id,
-                anchor_id=self.anchor_id,
-                transcript=list(self.transcript),
-                started_at=self.started_at,
-                ended_at=ended_at,
+        record_id = None
+        if self.accepted_bytes or self.transcript:
+            # a session that never received audio has nothing to keep (and a client churning
+            # empty sessions must not fill the archive)
+            record_id = await self.resources.scheduler.run_blocking(
+                partial(
+                    self.resources.evidence.record_session,
+                    session_id=self.session_id,
+                    room_id=self.room_id,
+                    anchor_id=self.anchor_id,
+                    transcript=list(self.transcript),
+                    started_at=self.started_at,
+                    ended_at=ended_at,
+                )
             )
-        )
         self.push(
             {
                 "type": "stopped",
