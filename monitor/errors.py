@@ -14,7 +14,9 @@ the message, and choose an exit status or close code:
     ├── ProtocolError          a websocket client broke the wire contract (has `code`)
     └── ArchiveError           the evidence archive could not do what was asked
         ├── ArchiveWriteError  a record could not be durably written (disk full, I/O)
-        └── ArchiveIntegrityError  verification found an altered or missing record
+        ├── ArchiveIntegrityError  verification found an altered or missing record
+        └── ArchiveKeyError    the signing key is missing, unreadable or not the archive's
+                               (the server refuses to start rather than re-key the archive)
 
 Messages name what was wrong and where (file, line, entry, field), because they are
 shown to people who did not write the code.
@@ -74,3 +76,7 @@ class ArchiveWriteError(ArchiveError):
 
 class ArchiveIntegrityError(ArchiveError):
     """Verification found an altered, reordered or missing record or file."""
+
+
+class ArchiveKeyError(ArchiveError):
+    """The archive's signing key is missing, exposed or does not match its public key."""

@@ -21,11 +21,19 @@ acknowledged (the call returns) only after the checkpoint is durable; on any
 failure the log files are cut back to their previous length and the new blobs
 removed, and :class:`ArchiveWriteError` names the path and the OS error.
 
-On open, anything the log holds beyond the last checkpoint (an unacknowledged
-tail) is cut off, the index is replayed from the log, and after an unclean
-shutdown (``DIRTY`` marker present) temp files and blobs no record references are
-removed. Methods are thread-safe; one process at a time may have the archive open
-for writing (``writer.lock``).
+The record log is the only truth; the SQLite index and the stored tree hashes are
+derived from it. On open (:mod:`monitor.archive.recovery`) anything the log holds
+beyond the last checkpoint (an unacknowledged tail) is cut off, the tree hashes are
+checked against the log, the index is checked (``quick_check``), rebuilt if damaged
+and replayed from the log, and after an unclean shutdown (``DIRTY`` marker present)
+temp files and blobs the *log* no longer references are removed. After every commit
+the index is replayed from wherever it stopped, so a failed index write is made good
+by the next one; holds and purges are decided only once the index has every leaf.
+
+Times never go back: a leaf's ``recorded_at``/``at`` and a checkpoint's signed time
+are at least the previous ones (a clock stepped back is logged and recorded in the
+checkpoint line as ``observed_skew_s``). Methods are thread-safe; one process at a
+time may have the archive open for writing (``writer.lock``).
 """
 
 from __future__ import annotations
@@ -34,22 +42,23 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from monitor.alerts import Alert
-from monitor.archive.index import EvidenceIndex, EvidenceSummary, leaf_json
+from monitor.archive.index import EvidenceIndex, EvidenceSummary
 from monitor.archive.layout import ArchiveLayout
-from monitor.archive.log import AppendLog, read_lines
-from monitor.archive.merkle import CompactRange, leaf_hash
+from monitor.archive.merkle import leaf_hash
+from monitor.archive.proofs import proof_document, stored_inclusion
 from monitor.archive.records import (
     FORMAT_VERSION,
     MEDIA_ALERT,
@@ -63,16 +72,29 @@ from monitor.archive.records import (
     encode_flac,
     evidence_id_of,
     iso_utc,
+    leaf_time,
+    min_retain_until,
+    parse_iso,
     part,
 )
-from monitor.archive.signing import Checkpoint, load_or_create_signing_key, sign_checkpoint
+from monitor.archive.recovery import (
+    iter_leaves,
+    open_index,
+    rebuild_tree,
+    recover_log,
+    remove_index_files,
+    remove_orphans,
+    replay_index,
+)
+from monitor.archive.signing import Checkpoint, key_id, load_or_create_signing_key, sign_checkpoint
 from monitor.archive.store import LocalBlobStore, fsync_dir, write_file_durably
+from monitor.archive.tree import TreeStore
 from monitor.errors import ArchiveError, ArchiveIntegrityError, ArchiveWriteError
 
 log = logging.getLogger(__name__)
 
-MAX_CLOCK_SKEW_S = 300
-"""How far past the system clock a purge's ``now`` may lie (seconds)."""
+CLOCK_STEP_WARN_S = 1.0
+"""A clock found this far behind the last recorded time is logged as stepped back (seconds)."""
 
 
 def _utc_now() -> datetime:
@@ -91,13 +113,22 @@ class PurgeResult:
 class EvidenceArchive:
     """A writable evidence archive in one data directory; build it with :meth:`open`."""
 
-    def __init__(self, layout: ArchiveLayout, retention_years: int, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        layout: ArchiveLayout,
+        retention_years: int,
+        clock: Callable[[], datetime],
+        signing_key: Path | None = None,
+    ) -> None:
         self.layout = layout
         self.retention_years = retention_years
         self._clock = clock
+        self._signing_key_path = signing_key
         self._lock = threading.RLock()
         self._closed = True
         self._pending_deletes: set[str] = set()
+        self._last_time: datetime | None = None  # latest time written to a leaf (never goes back)
+        self._tree_ok = True  # the stored tree hashes follow the log
 
     # ---- opening and recovery -------------------------------------------------------------
 
@@ -108,16 +139,20 @@ class EvidenceArchive:
         *,
         retention_years: int = 3,
         clock: Callable[[], datetime] | None = None,
+        signing_key: Path | None = None,
     ) -> EvidenceArchive:
         """Open (creating if needed) the archive in ``data_dir`` and recover from any crash.
 
         ``retention_years`` below 3 raises ArchiveError (it may only be raised).
-        ``clock`` returns the current UTC time (tests inject one). Raises
-        ArchiveError if another process has the archive open for writing, and
-        ArchiveIntegrityError if the log no longer matches its latest checkpoint.
+        ``clock`` returns the current UTC time (tests inject one). ``signing_key``: a
+        key file outside the data dir (``MONITOR_SIGNING_KEY``), mode 0600. Raises
+        ArchiveKeyError when the signing key is missing for an archive that had one,
+        exposed, or not the archive's; ArchiveError if another process has the archive
+        open for writing; ArchiveIntegrityError if the log no longer matches its latest
+        checkpoint. A damaged index never stops it: the index is rebuilt from the log.
         """
         check_retention_years(retention_years)
-        archive = cls(ArchiveLayout(Path(data_dir)), retention_years, clock or _utc_now)
+        archive = cls(ArchiveLayout(Path(data_dir)), retention_years, clock or _utc_now, signing_key)
         archive._open()
         return archive
 
@@ -139,6 +174,8 @@ class EvidenceArchive:
             os.close(self._writer_fd)
             raise
         self._closed = False
+        if self._last_checkpoint is not None and self._last_checkpoint.note is None:
+            self._migrate_checkpoint()
 
     @staticmethod
     def _lock_file(path: Path, *, blocking: bool | None) -> int:
@@ -173,97 +210,106 @@ class EvidenceArchive:
         if not was_dirty:
             write_file_durably(layout.dirty_marker, b"open\n", layout.tmp_dir)
         self.blobs = LocalBlobStore(layout.blob_dir, layout.tmp_dir)
-        self._key = load_or_create_signing_key(layout.key_dir, layout.tmp_dir)
-
-        checkpoint_lines, checkpoint_end = read_lines(layout.checkpoints_log)
-        self._checkpoints = AppendLog(layout.checkpoints_log)
-        last: Checkpoint | None = None
-        while checkpoint_lines:
-            try:
-                last = Checkpoint.from_line(checkpoint_lines[-1], f"{layout.checkpoints_log} (last line)")
-                break
-            except ArchiveIntegrityError:
-                # A torn final line is an unacknowledged commit: drop it.
-                log.warning("dropping a malformed final checkpoint line of %s", layout.checkpoints_log)
-                checkpoint_end -= len(checkpoint_lines.pop()) + 1
-        if self._checkpoints.length != checkpoint_end:
-            self._checkpoints.truncate_to(checkpoint_end)
+        has_history = layout.checkpoints_log.exists() and layout.checkpoints_log.stat().st_size > 0
+        self._key = load_or_create_signing_key(
+            layout.key_dir, layout.tmp_dir, external=self._signing_key_path, has_history=has_history
+        )
+        self.tree_store = self._open_tree_store()
+        recovered = recover_log(layout, self.tree_store, collect_blobs=was_dirty)
+        last = recovered.checkpoint
         if last is not None and not last.verify(self._key.public_key()):
             raise ArchiveIntegrityError(
-                f"{layout.checkpoints_log}: the latest checkpoint (size {last.size}) has a bad signature; "
-                "run 'monitor archive verify'"
+                f"{layout.checkpoints_log}: the latest checkpoint (size {last.size}) does not verify under "
+                f"the signing key {key_id(self._key.public_key())}; run 'monitor archive verify'"
             )
-
-        lines, _ = read_lines(layout.records_log)
-        committed = last.size if last else 0
-        if len(lines) < committed:
-            raise ArchiveIntegrityError(
-                f"{layout.records_log} holds {len(lines)} records but the latest checkpoint covers "
-                f"{committed}: the log was truncated; run 'monitor archive verify'"
-            )
-        self._log = AppendLog(layout.records_log)
-        committed_bytes = sum(len(line) + 1 for line in lines[:committed])
-        if self._log.length != committed_bytes:
-            log.warning(
-                "cutting %d unacknowledged record(s) / %d bytes past the last checkpoint off %s",
-                len(lines) - committed, self._log.length - committed_bytes, layout.records_log,
-            )
-            self._log.truncate_to(committed_bytes)
-        lines = lines[:committed]
-        self._tree = CompactRange()
-        for line in lines:
-            self._tree.append(leaf_hash(line))
-        if last is not None and self._tree.root() != last.root:
-            raise ArchiveIntegrityError(
-                f"{layout.records_log} does not match the latest signed checkpoint (size {last.size}); "
-                "records were altered; run 'monitor archive verify'"
-            )
+        self._log, self._checkpoints, self._tree = recovered.log, recovered.checkpoints, recovered.tree
         self._last_checkpoint = last
-
-        self.index = self._open_index(lines)
+        if recovered.last_leaf is not None:
+            self._last_time = leaf_time(recovered.last_leaf)
+        self.index = open_index(layout, self._tree.size, self._leaves)
+        self._index_behind = False
         # Temp files are always leftovers here: this process holds the writer lock.
         removed_tmp = self.blobs.clean_tmp()
         if removed_tmp:
             log.warning("removed %d leftover temp file(s) from %s", removed_tmp, layout.tmp_dir)
-        if was_dirty:
-            self._clean_after_crash()
+        if recovered.live_blobs is not None:
+            removed = remove_orphans(self.blobs, recovered.live_blobs, layout.blob_dir)
+            if removed:
+                log.warning("crash recovery removed %d file(s) no log record references", removed)
 
-    def _open_index(self, lines: list[bytes]) -> EvidenceIndex:
+    def _open_tree_store(self) -> TreeStore:
         try:
-            index = EvidenceIndex(self.layout.index)
-            applied = index.applied()
+            return TreeStore(self.layout.tree_dir, writable=True)
         except ArchiveError as exc:
-            log.warning("rebuilding the archive index: %s", exc)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.layout.index}{suffix}").unlink(missing_ok=True)
-            index = EvidenceIndex(self.layout.index)
-            applied = 0
-        if applied > len(lines):
-            log.warning("the archive index is ahead of the log (%d > %d); rebuilding", applied, len(lines))
-            index.reset()
-            applied = 0
-        for seq in range(applied, len(lines)):
-            self._apply_to_index(index, seq, lines[seq])
-        return index
-
-    @staticmethod
-    def _apply_to_index(index: EvidenceIndex, seq: int, line: bytes) -> None:
-        leaf = leaf_json(line, f"record #{seq}")
-        eid = evidence_id_of(line) if leaf["kind"] in ("alert", "session") else None
-        index.apply(seq, leaf, eid)
-
-    def _clean_after_crash(self) -> None:
-        live = self.index.live_blobs()
-        orphans = 0
-        for name in self.blobs.iter_names():
-            sha = name.rsplit("/", 1)[-1]
-            if sha not in live:
-                path = self.layout.blob_dir / name
+            log.warning("rebuilding the stored tree hashes %s: %s", self.layout.tree_dir, exc)
+            for path in self.layout.tree_dir.glob("*"):
                 path.unlink(missing_ok=True)
-                fsync_dir(path.parent)
-                orphans += 1
-        if orphans:
-            log.warning("crash recovery removed %d unreferenced blob(s)", orphans)
+            return TreeStore(self.layout.tree_dir, writable=True)
+
+    def _leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        return iter_leaves(self.layout, self.tree_store, start, end)
+
+    def _migrate_checkpoint(self) -> None:
+        """Re-sign the current tree as a C2SP checkpoint (an archive written before them)."""
+        with self._lock:
+            log.warning("re-signing the latest checkpoint of %s in the C2SP signed-note format", self.layout.root)
+            self._commit([], [])
+
+    def _sync_index(self, *, strict: bool) -> None:
+        """Replay every committed leaf the index lacks; a damaged index is rebuilt from the log.
+
+        ``strict``: raise ArchiveError when the index cannot be brought up to date (before
+        a hold or purge is decided); otherwise log it and try again after the next commit.
+        """
+        try:
+            replay_index(self.index, self.index.applied(), self._tree.size, self._leaves)
+            self._index_behind = False
+            return
+        except ArchiveError as exc:
+            log.error("archive index update failed (%s); rebuilding it from the log", exc)
+        try:
+            self.index.close()
+            remove_index_files(self.layout)
+            self.index = EvidenceIndex(self.layout.index)
+            replay_index(self.index, 0, self._tree.size, self._leaves)
+            self._index_behind = False
+        except (ArchiveError, OSError) as exc:
+            self._index_behind = True
+            log.error("the archive index %s could not be rebuilt: %s", self.layout.index, exc)
+            if strict:
+                raise ArchiveError(
+                    f"the archive index {self.layout.index} cannot follow the log ({exc}); "
+                    "nothing is decided from a stale index"
+                ) from exc
+
+    # ---- time ------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """The clock, held at the last recorded time if it stepped back (times never go back)."""
+        now = self._clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        if self._last_time is not None and now < self._last_time:
+            behind = (self._last_time - now).total_seconds()
+            if behind >= CLOCK_STEP_WARN_S:
+                log.warning("the clock is %.3f s behind the last archive record; holding time at %s",
+                            behind, iso_utc(self._last_time))
+            return self._last_time
+        self._last_time = now
+        return now
+
+    def _checkpoint_time(self) -> tuple[int, float]:
+        """The unix time to sign (never before the previous checkpoint) and how far the clock was behind it."""
+        now = self._clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        wanted = math.ceil(max(now, self._last_time or now).timestamp())
+        previous = self._last_checkpoint
+        if previous is None or not previous.time:
+            return wanted, 0.0
+        floor = math.ceil(parse_iso(previous.time).timestamp())
+        skew = max(0.0, parse_iso(previous.time).timestamp() - now.timestamp())
+        return max(wanted, floor), skew
 
     # ---- committing ------------------------------------------------------------------------
 
@@ -281,9 +327,18 @@ class EvidenceArchive:
                         created.append(sha)
                 previous = self._log.append(leaves)
                 tree = self._tree.copy()
+                hashes = []
+                end = previous
                 for line in leaves:
-                    tree.append(leaf_hash(line))
-                checkpoint = sign_checkpoint(self._key, tree.size, tree.root(), iso_utc(self._clock()))
+                    hashed = leaf_hash(line)
+                    tree.append(hashed)
+                    end += len(line) + 1
+                    hashes.append((hashed, end))
+                self._store_tree(hashes)
+                timestamp, skew = self._checkpoint_time()
+                if skew >= CLOCK_STEP_WARN_S:
+                    log.warning("the clock is %.3f s behind the last checkpoint; signing at its time", skew)
+                checkpoint = sign_checkpoint(self._key, tree.size, tree.root(), timestamp, observed_skew_s=skew)
                 try:
                     self._checkpoints.append([checkpoint.to_line()])
                 except ArchiveWriteError:
@@ -294,21 +349,31 @@ class EvidenceArchive:
                 raise
             self._tree = tree
             self._last_checkpoint = checkpoint
-        first = checkpoint.size - len(leaves)
-        try:
-            for offset, line in enumerate(leaves):
-                self._apply_to_index(self.index, first + offset, line)
-        except ArchiveError:
-            # The record is durable and signed; the index is derived and is replayed
-            # from the log on the next open.
-            log.exception("archive index update failed; it will be replayed from the log on reopen")
+        self._sync_index(strict=False)
         return checkpoint
+
+    def _store_tree(self, hashes: list[tuple[bytes, int]]) -> None:
+        """Store the new leaves' tree hashes before the checkpoint is signed (readers rely on it)."""
+        if not self._tree_ok:
+            return
+        try:
+            if self.tree_store.size != self._tree.size:
+                self.tree_store.truncate(self._tree.size)
+            self.tree_store.append(hashes)
+        except (ArchiveError, ValueError) as exc:
+            self._tree_ok = False
+            log.error("stored tree hashes not updated (%s); proofs will rebuild them from the log", exc)
 
     def _rollback_log(self, previous: int) -> None:
         try:
             self._log.truncate_to(previous)
         except ArchiveWriteError:
             self._log.length = previous  # the tail is cut before the next append
+        if self._tree_ok:
+            try:
+                self.tree_store.truncate(self._tree.size)
+            except ArchiveError:
+                self._tree_ok = False
 
     def _discard_blobs(self, shas: list[str]) -> None:
         for sha in shas:
@@ -363,12 +428,13 @@ class EvidenceArchive:
             )
             blobs.append(flac)
         with self._lock:
-            now = self._clock()
+            now = self._now()
+            retain_until = max(add_years(retain_from or now, self.retention_years), min_retain_until(now))
             leaf = {
                 "v": FORMAT_VERSION,
                 "kind": "alert",
                 "recorded_at": iso_utc(now),
-                "retain_until": iso_utc(add_years(retain_from or now, self.retention_years)),
+                "retain_until": iso_utc(retain_until),
                 "alert_id": alert.alert_id,
                 "room_id": alert.room_id,
                 "anchor_id": alert.anchor_id,
@@ -409,18 +475,25 @@ class EvidenceArchive:
         except (TypeError, ValueError) as exc:
             raise ArchiveError(f"session {session_id}: transcript is not JSON-serialisable: {exc}") from exc
         with self._lock:
-            now = self._clock()
+            now = self._now()
+            retain_until = max(add_years(ended_at, self.retention_years), min_retain_until(now))
+            try:
+                covers = self.index.uncovered_alerts(room_id, iso_utc(started_at))
+            except ArchiveError as exc:
+                # The transcript matters more than extending its alerts' retention (each keeps >= 3 years).
+                log.error("session %s: alerts to cover unknown (%s); recorded without covers", session_id, exc)
+                covers = []
             leaf = {
                 "v": FORMAT_VERSION,
                 "kind": "session",
                 "recorded_at": iso_utc(now),
-                "retain_until": iso_utc(add_years(ended_at, self.retention_years)),
+                "retain_until": iso_utc(retain_until),
                 "session_id": session_id,
                 "room_id": room_id,
                 "anchor_id": anchor_id,
                 "started_at": iso_utc(started_at),
                 "ended_at": iso_utc(ended_at),
-                "covers": self.index.uncovered_alerts(room_id, iso_utc(started_at)),
+                "covers": covers,
                 "parts": {"transcript": part(transcript_bytes, MEDIA_SESSION_TRANSCRIPT)},
             }
             line = canonical_json(leaf)
@@ -430,6 +503,7 @@ class EvidenceArchive:
     def hold(self, evidence_id: str, *, reason: str | None = None, release: bool = False) -> None:
         """Place (or with ``release`` lift) a legal hold; a held record is never purged."""
         with self._lock:
+            self._sync_index(strict=True)
             record = self._require(evidence_id)
             if record.purged_at is not None:
                 raise ArchiveError(f"evidence {evidence_id} was purged at {record.purged_at}; cannot hold")
@@ -440,7 +514,7 @@ class EvidenceArchive:
                 "v": FORMAT_VERSION,
                 "kind": "release" if release else "hold",
                 "evidence_id": evidence_id,
-                "at": iso_utc(self._clock()),
+                "at": iso_utc(self._now()),
                 "reason": reason,
             }
             self._commit([canonical_json(leaf)], [])
@@ -465,7 +539,7 @@ class EvidenceArchive:
         """
         with self._lock:
             record = self._require(evidence_id)
-            leaf = decision_leaf(record, decision=decision, by=by, reason=reason, at=iso_utc(self._clock()))
+            leaf = decision_leaf(record, decision=decision, by=by, reason=reason, at=iso_utc(self._now()))
             line = canonical_json(leaf)
             self._commit([line], [])
             return {**leaf, "decision_id": evidence_id_of(line)}
@@ -490,29 +564,78 @@ class EvidenceArchive:
     def proof_status(self, evidence_id: str) -> dict[str, Any]:
         """Whether a record is committed: its leaf index, record hash and inclusion in the signed tree.
 
-        Re-reads the log up to the latest checkpoint and checks the record's RFC 6962
-        inclusion proof against the checkpoint's root and the checkpoint's signature
-        (cost: linear in the log's size). Raises ArchiveError for an unknown id.
+        The RFC 6962 inclusion proof comes from the stored tree hashes (O(log n) reads,
+        milliseconds at 10 million records) and is checked against the latest signed
+        checkpoint before it is returned; stored hashes that do not lead to the signed
+        root are rebuilt from the log first. Raises ArchiveError for an unknown id and
+        ArchiveIntegrityError when the log does not hold the record the index names.
         """
-        from monitor.archive.export import build_proof
-
         with self._lock:
-            self._require(evidence_id)
-        record, proof, _ = build_proof(self.layout.root, evidence_id)
-        return {**proof, "record": json.loads(record)}
+            summary = self._require(evidence_id)
+            checkpoint = self._last_checkpoint
+            if checkpoint is None:
+                raise ArchiveError(f"the archive {self.layout.root} has no signed checkpoint yet")
+            record = self._read_record(summary.seq)
+            if evidence_id_of(record) != evidence_id:
+                raise ArchiveIntegrityError(
+                    f"record #{summary.seq} of {self.layout.records_log} is not evidence {evidence_id}; "
+                    "run 'monitor archive verify'"
+                )
+            leaf = leaf_hash(record)
+            path = stored_inclusion(self.tree_store, summary.seq, checkpoint, leaf) if self._tree_ok else None
+            if path is None:
+                log.warning("stored tree hashes do not prove record #%d; rebuilding them from the log", summary.seq)
+                rebuild_tree(self.layout, self.tree_store, self._tree.size)
+                self._tree_ok = True
+                path = stored_inclusion(self.tree_store, summary.seq, checkpoint, leaf)
+            if path is None:
+                raise ArchiveIntegrityError(
+                    f"{self.layout.records_log} does not match the latest signed checkpoint; "
+                    "run 'monitor archive verify'"
+                )
+            document = proof_document(evidence_id, summary.seq, record, leaf, path, checkpoint,
+                                      self._key.public_key())
+        purged = {"at": summary.purged_at} if summary.purged_at else None
+        return {**document, "purged": purged, "record": json.loads(record)}
+
+    def _read_record(self, seq: int) -> bytes:
+        """The leaf bytes of record ``seq`` (one read at the offset the tree store keeps)."""
+        if self._tree_ok and seq < self.tree_store.size:
+            try:
+                start, end = self.tree_store.record_span(seq)
+                with open(self.layout.records_log, "rb") as handle:
+                    handle.seek(start)
+                    data = handle.read(end - start)
+                if len(data) == end - start and data.endswith(b"\n"):
+                    return data[:-1]
+            except (ArchiveError, OSError) as exc:
+                log.warning("record #%d not found through the tree offsets (%s); reading the log", seq, exc)
+        for _, line in iter_leaves(self.layout, self.tree_store, seq, seq + 1):
+            return line
+        raise ArchiveError(f"{self.layout.records_log} has no record #{seq}")
+
+    def checkpoint_text(self) -> str:
+        """The latest checkpoint as a C2SP signed note (what ``monitor archive checkpoint`` prints)."""
+        with self._lock:
+            if self._last_checkpoint is None:
+                raise ArchiveError(f"the archive {self.layout.root} has no signed checkpoint yet")
+            return self._last_checkpoint.text()
 
     def purge(self, *, now: datetime | None = None, evidence_ids: list[str] | None = None) -> PurgeResult:
         """Delete the stored content of records past ``retain_until`` and not on hold.
 
-        ``now`` (default: the clock) may lie before the clock but not after it.
+        ``now`` (default: the clock) may lie before the clock but not after it (nor after
+        the last recorded time). Decided only once the index holds every log leaf (it is
+        replayed or rebuilt from the log first; ArchiveError if that fails).
         With ``evidence_ids``, purges exactly those and refuses (ArchiveError) if
         any is within retention, held or unknown. The purge is itself a log
         record; leaves and Merkle hashes stay, so ``verify`` still checks the chain.
         """
         with self._lock:
-            clock_now = self._clock()
+            self._sync_index(strict=True)
+            clock_now = self._now()
             cutoff = now or clock_now
-            if cutoff > clock_now + timedelta(seconds=MAX_CLOCK_SKEW_S):
+            if cutoff > clock_now:
                 raise ArchiveError(
                     f"purge time {iso_utc(cutoff)} is later than the system clock {iso_utc(clock_now)}; "
                     "retention cannot be shortened by moving the clock forward"
@@ -610,6 +733,11 @@ class EvidenceArchive:
             self._closed = True
             self._retry_pending_deletes()
             self.index.close()
+            try:
+                self.tree_store.sync()
+            except ArchiveError as exc:
+                log.warning("stored tree hashes not synced (%s); checked against the log on the next open", exc)
+            self.tree_store.close()
             self._log.close()
             self._checkpoints.close()
             if not self._pending_deletes:

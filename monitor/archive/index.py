@@ -1,9 +1,12 @@
 """SQLite look-up index of the archive (by room, anchor, time, category).
 
-The index is derived data: every row comes from applying a log leaf with
-:meth:`EvidenceIndex.apply`, and ``meta.applied`` counts the leaves applied, so on
-open the archive replays whatever the log has beyond it (or rebuilds the file if
-it is ahead of the log or unreadable). It runs in WAL mode with
+The index is derived data: every row comes from applying log leaves in order with
+:meth:`EvidenceIndex.apply_many`, and ``meta.applied`` counts the leaves applied (a
+batch that does not start exactly there is refused, so a failed write can never be
+skipped over). The archive replays whatever the log has beyond it after every commit
+and on open, and rebuilds the file from the log when it is ahead of the log, fails
+``PRAGMA quick_check`` or raises any SQLite error. Every SQLite error surfaces as
+:class:`ArchiveError`. It runs in WAL mode with
 ``synchronous=FULL``, so a committed row survives power loss.
 
 Times are stored as UTC ISO-8601 strings of one fixed format, so they compare as
@@ -12,6 +15,7 @@ text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -113,24 +117,59 @@ class EvidenceIndex:
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
+            with contextlib.suppress(Exception):
+                self._db.close()
             raise ArchiveError(f"cannot open the archive index {path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"the archive index {self.path} failed: {exc}") from exc
+
+    def check(self) -> None:
+        """``PRAGMA quick_check``; ArchiveError saying what SQLite found when it is not ``ok``."""
+        rows = self._query("PRAGMA quick_check")
+        if [tuple(row) for row in rows] != [("ok",)]:
+            found = "; ".join(str(row[0]) for row in rows[:3])
+            raise ArchiveError(f"the archive index {self.path} is damaged: {found}")
 
     def applied(self) -> int:
         """How many log leaves the index reflects."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'applied'").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._query("SELECT value FROM meta WHERE key = 'applied'")
+        return int(rows[0][0]) if rows else 0
 
     def apply(self, seq: int, leaf: dict[str, Any], evidence_id: str | None) -> None:
-        """Apply log leaf number ``seq`` in one durable transaction. Raises ArchiveWriteError."""
+        """Apply log leaf number ``seq`` (which must be the next one) in one durable transaction."""
+        self.apply_many(seq, [(leaf, evidence_id)])
+
+    def apply_many(self, first_seq: int, leaves: list[tuple[dict[str, Any], str | None]]) -> None:
+        """Apply consecutive leaves from ``first_seq`` in one durable transaction.
+
+        Raises ArchiveWriteError when SQLite fails and ArchiveError when ``first_seq`` is
+        not the next leaf the index lacks (the caller replays from :meth:`applied`).
+        """
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._apply(seq, leaf, evidence_id)
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'applied'").fetchone()
+                applied = int(row[0]) if row else 0
+                if applied != first_seq:
+                    raise ArchiveError(
+                        f"the archive index {self.path} holds {applied} leaves; leaf #{first_seq} cannot follow"
+                    )
+                for offset, (leaf, evidence_id) in enumerate(leaves):
+                    try:
+                        self._apply(first_seq + offset, leaf, evidence_id)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise ArchiveError(f"log leaf #{first_seq + offset} lacks or mangles {exc}") from exc
                 self._db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('applied', ?)", (str(seq + 1),)
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('applied', ?)",
+                    (str(first_seq + len(leaves)),),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -198,16 +237,14 @@ class EvidenceIndex:
 
     def get(self, evidence_id: str) -> EvidenceSummary | None:
         """The record with this evidence id, or None."""
-        row = self._db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE evidence_id = ?", (evidence_id,)
-        ).fetchone()
-        return _summary(row) if row else None
+        rows = self._query(f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE evidence_id = ?", (evidence_id,))
+        return _summary(rows[0]) if rows else None
 
     def parts(self, evidence_id: str) -> dict[str, dict[str, Any]]:
         """The stored parts of a record: role -> {sha256, size, type}."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT role, sha256, size, type FROM parts WHERE evidence_id = ?", (evidence_id,)
-        ).fetchall()
+        )
         return {role: {"sha256": sha, "size": size, "type": kind} for role, sha, size, kind in rows}
 
     def find(
@@ -236,53 +273,53 @@ class EvidenceIndex:
             clauses.append("event_time < ?")
             params.append(until)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._db.execute(
+        rows = self._query(
             f"SELECT {_SUMMARY_COLUMNS} FROM evidence {where} ORDER BY event_time, seq LIMIT ?",
             (*params, limit),
-        ).fetchall()
+        )
         return [_summary(row) for row in rows]
 
     def uncovered_alerts(self, room_id: str, since: str) -> list[str]:
         """Alert evidence ids of ``room_id`` recorded at or after ``since`` and not yet in a session."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT evidence_id FROM evidence WHERE kind = 'alert' AND room_id = ? AND recorded_at >= ? "
             "AND covered_by IS NULL ORDER BY seq",
             (room_id, since),
-        ).fetchall()
+        )
         return [row[0] for row in rows]
 
     def expired(self, now: str) -> list[str]:
         """Evidence ids past retention, not held and not yet purged."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT evidence_id FROM evidence WHERE purged_at IS NULL AND held = 0 AND retain_until <= ? "
             "ORDER BY seq",
             (now,),
-        ).fetchall()
+        )
         return [row[0] for row in rows]
 
     def live_blobs(self) -> set[str]:
         """SHA-256 of every part of a record that is not purged."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT DISTINCT p.sha256 FROM parts p JOIN evidence e ON e.evidence_id = p.evidence_id "
             "WHERE e.purged_at IS NULL"
-        ).fetchall()
+        )
         return {row[0] for row in rows}
 
     def blob_users(self, sha256: str) -> list[tuple[str, str | None]]:
         """(evidence id, purged_at) of every record with a part named ``sha256``."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT e.evidence_id, e.purged_at FROM parts p JOIN evidence e ON e.evidence_id = p.evidence_id "
             "WHERE p.sha256 = ?",
             (sha256,),
-        ).fetchall()
+        )
         return [(row[0], row[1]) for row in rows]
 
 
     def decisions(self, evidence_id: str) -> list[dict[str, Any]]:
         """Every decision leaf on one record, oldest first, each with its log ``seq``."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT seq, leaf FROM decisions WHERE evidence_id = ? ORDER BY seq", (evidence_id,)
-        ).fetchall()
+        )
         return [_decision(seq, leaf) for seq, leaf in rows]
 
     def latest_decisions(self, decisions: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -290,10 +327,10 @@ class EvidenceIndex:
 
         ``decisions`` keeps only records whose decision in force is one of these.
         """
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT d.seq, d.leaf FROM decisions d JOIN (SELECT evidence_id, max(seq) AS last FROM decisions "
             "GROUP BY evidence_id) l ON d.seq = l.last ORDER BY d.seq"
-        ).fetchall()
+        )
         found = [_decision(seq, leaf) for seq, leaf in rows]
         return [d for d in found if decisions is None or d["decision"] in decisions]
 
@@ -308,7 +345,7 @@ class EvidenceIndex:
         if width is None:
             raise ArchiveError(f"bucket {bucket!r} is not 'day' or 'hour'")
         where = "AND e.event_time >= ?" if since else ""
-        rows = self._db.execute(
+        rows = self._query(
             f"SELECT e.anchor_id, substr(e.event_time, 1, {width}) AS b, count(*), "
             "sum(d.decision = 'confirm'), sum(d.decision = 'dismiss'), sum(d.decision = 'inspect') "
             "FROM evidence e LEFT JOIN (SELECT x.evidence_id, x.decision FROM decisions x JOIN "
@@ -316,7 +353,7 @@ class EvidenceIndex:
             f"ON d.evidence_id = e.evidence_id WHERE e.kind = 'alert' {where} "
             "GROUP BY e.anchor_id, b ORDER BY e.anchor_id, b",
             (since,) if since else (),
-        ).fetchall()
+        )
         return [
             {"anchor_id": anchor, "bucket": b, "alerts": n, "confirmed": c or 0, "dismissed": d or 0,
              "inspected": i or 0}

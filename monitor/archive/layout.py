@@ -10,6 +10,7 @@
       keys/signing_key.pem   Ed25519 private key, mode 0600
       keys/public_key.pem    its public key, for third parties
       index.sqlite3          look-up index (derived from the log, rebuilt if lost)
+      tree/level-NN, offsets stored Merkle subtree hashes (derived from the log)
       writer.lock            held (flock) by the one process that may write
       commit.lock            held exclusively during a commit, shared by readers
       DIRTY                  present while a writer has the archive open
@@ -58,6 +59,15 @@ class ArchiveLayout:
     @property
     def public_key(self) -> Path:
         return self.key_dir / "public_key.pem"
+
+    @property
+    def tree_dir(self) -> Path:
+        return self.root / "tree"
+
+    @property
+    def witness_file(self) -> Path:
+        """Checkpoints witnesses returned (C2SP notes, concatenated): exports prove consistency to the newest."""
+        return self.log_dir / "witnessed.txt"
 
     @property
     def index(self) -> Path:

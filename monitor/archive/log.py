@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from monitor.archive.store import fsync_dir, write_all
@@ -96,3 +97,54 @@ class AppendLog:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def iter_records(path: Path, length: int | None = None, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """Stream the complete lines of ``path`` from byte ``start`` up to ``length`` bytes in total.
+
+    Yields (end offset just past the newline, line without the newline); a final
+    fragment without a newline is not yielded. Memory stays at one line.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below; a generator cannot use with across yields cleanly
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {path}: {exc}") from exc
+    with handle:
+        handle.seek(start)
+        offset = start
+        for raw in handle:
+            end = offset + len(raw)
+            if length is not None and end > length:
+                return
+            if not raw.endswith(b"\n"):
+                return
+            offset = end
+            yield end, raw[:-1]
+
+
+def read_last_lines(path: Path, tail_bytes: int = 1 << 16) -> tuple[list[bytes], int]:
+    """The complete lines within the last ``tail_bytes`` of ``path`` and the byte length they end at.
+
+    The first line of the window is dropped unless the window starts at the file's start
+    (it may be cut). A checkpoint log grows by one line per commit, so recovery reads
+    only its end.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - tail_bytes)
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], 0
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {path}: {exc}") from exc
+    end = data.rfind(b"\n") + 1
+    if end == 0:
+        return [], start
+    lines = data[: end - 1].split(b"\n")
+    if start > 0:
+        lines = lines[1:]
+    return lines, start + end

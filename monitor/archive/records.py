@@ -83,6 +83,31 @@ def add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years, month=3, day=1)
 
 
+def min_retain_until(recorded_at: datetime) -> datetime:
+    """The earliest ``retain_until`` the law allows for a record made at ``recorded_at``."""
+    return add_years(recorded_at, MIN_RETENTION_YEARS)
+
+
+TIME_FIELDS = {"alert": "recorded_at", "session": "recorded_at", "purge": "recorded_at",
+               "hold": "at", "release": "at", "decision": "at"}
+"""Which field of each leaf kind says when it was written (never earlier than the leaf before)."""
+
+
+def leaf_time(line: bytes) -> datetime | None:
+    """When a log leaf was written (its ``recorded_at`` or ``at``), or None if it does not say."""
+    try:
+        leaf = json.loads(line)
+        text = leaf.get(TIME_FIELDS.get(leaf.get("kind"), ""), None)
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_iso(text)
+    except ArchiveError:
+        return None
+
+
 def check_retention_years(years: int) -> int:
     """Refuse a retention below the legal minimum of three years."""
     if years < MIN_RETENTION_YEARS:

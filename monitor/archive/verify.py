@@ -3,16 +3,23 @@
 It trusts nothing but the public key (the archive's own ``keys/public_key.pem``,
 or a copy the caller keeps elsewhere) and checks, in one pass:
 
-1. every checkpoint: its signature, its key, sizes strictly increasing, times
-   not going back;
+1. every checkpoint (C2SP signed notes, or the earlier line format): its signature
+   and signed time, its key, sizes never going back (a re-signed equal size must
+   keep its root), times not going back;
 2. the log against the checkpoints: the RFC 6962 root after ``size`` leaves must
    equal each checkpoint's root, and no leaf may lie past the latest checkpoint
    (altered, deleted, reordered or added records, or a truncated log);
 3. every leaf: well-formed, and hold/release/purge/decision entries refer to
-   earlier records; a purge only of records past retention and not on hold; a
-   decision only on an alert record not purged, naming who and when;
+   earlier records; a decision only on an alert record not purged, naming who and
+   when; the policy: a purge only of records past retention and not on hold, and
+   not dated after the checkpoint that first covers it; ``retain_until`` at least
+   ``recorded_at`` + 3 years; leaf times (``recorded_at``/``at``) never going back;
 4. every stored part of every record not purged: present and hashing to its name;
-   no file in ``blobs/`` that no record references (an added file).
+   no file in ``blobs/`` that no record references (an added file);
+5. with ``witness``: every checkpoint saved earlier by an outside party is signed by
+   the archive's key and the log is an append-only extension of it (an RFC 6962
+   consistency proof from its size to the latest checkpoint, built from the log
+   itself, verifies), so a log rolled back or rewritten and re-signed fails.
 
 It reads the log under the commit lock only long enough to note its length, so
 it runs next to a live writer. The first problem (lowest leaf index) is the
@@ -31,10 +38,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.archive.layout import ArchiveLayout, shared_commit_lock, writer_active
-from monitor.archive.log import read_lines
+from monitor.archive.log import iter_records, read_lines
 from monitor.archive.merkle import CompactRange, leaf_hash
-from monitor.archive.records import DECISIONS, evidence_id_of
-from monitor.archive.signing import Checkpoint, key_id, load_public_key
+from monitor.archive.records import DECISIONS, TIME_FIELDS, evidence_id_of, iso_utc, min_retain_until, parse_iso
+from monitor.archive.signing import Checkpoint, load_public_key
+from monitor.archive.witness import ConsistencyCollector, Witnessed, check_consistency, load_witnessed
 from monitor.errors import ArchiveError, ArchiveIntegrityError
 
 NO_RECORD = 1 << 62
@@ -48,7 +56,7 @@ class Problem:
 
     seq: int
     message: str
-
+    policy: bool = False  # a policy violation (retention, hold, time order), listed after integrity faults
     def __str__(self) -> str:
         return self.message if self.seq == NO_RECORD else f"record #{self.seq}: {self.message}"
 
@@ -64,6 +72,7 @@ class VerifyReport:
     held: int = 0
     decisions: int = 0
     checkpoints: int = 0
+    witnessed: int = 0
     files_checked: int = 0
     bytes_hashed: int = 0
     seconds: float = 0.0
@@ -77,7 +86,7 @@ class VerifyReport:
     @property
     def first_problem(self) -> Problem | None:
         """The problem with the lowest leaf index (the first bad record)."""
-        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+        return min(self.problems, key=lambda p: (p.seq, p.policy)) if self.problems else None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -89,6 +98,7 @@ class VerifyReport:
             "held": self.held,
             "decisions": self.decisions,
             "checkpoints": self.checkpoints,
+            "witnessed": self.witnessed,
             "files_checked": self.files_checked,
             "bytes_hashed": self.bytes_hashed,
             "seconds": round(self.seconds, 3),
@@ -97,17 +107,22 @@ class VerifyReport:
         }
 
 
-def verify_archive(data_dir: Path, *, public_key_path: Path | None = None) -> VerifyReport:
+def verify_archive(
+    data_dir: Path, *, public_key_path: Path | None = None, witness_path: Path | None = None
+) -> VerifyReport:
     """Verify the archive in ``data_dir`` (see the module docstring); never modifies it.
 
     ``public_key_path``: a trusted copy of the public key (default: the archive's own).
-    Raises ArchiveError only when there is no archive to verify.
+    ``witness_path``: checkpoints saved earlier (C2SP notes, concatenated); each one the
+    log is not an append-only extension of is a problem naming it. Raises ArchiveError
+    only when there is no archive to verify or the witness file cannot be read.
     """
     started = time.perf_counter()
     layout = ArchiveLayout(Path(data_dir))
     if not layout.records_log.exists() and not layout.checkpoints_log.exists():
         raise ArchiveError(f"no evidence archive in {layout.root} (no {layout.records_log})")
     public_key = load_public_key(public_key_path or layout.public_key)
+    witnessed = load_witnessed(witness_path, public_key) if witness_path else []
     report = VerifyReport()
     live = writer_active(layout)
     with shared_commit_lock(layout):
@@ -115,16 +130,42 @@ def verify_archive(data_dir: Path, *, public_key_path: Path | None = None) -> Ve
         log_length = layout.records_log.stat().st_size if layout.records_log.exists() else 0
         cp_length = layout.checkpoints_log.stat().st_size if layout.checkpoints_log.exists() else 0
     checkpoints = _check_checkpoints(layout, cp_length, public_key, report)
-    lines, covered = read_lines(layout.records_log, log_length)
-    if covered != log_length:
-        report.notes.append(
-            f"{layout.records_log} ends in {log_length - covered} bytes of an incomplete record "
-            "(a write interrupted by a crash; removed on the next open)"
-        )
-    chain = _check_chain(lines, checkpoints, report)
+    latest = checkpoints[-1] if checkpoints else None
+    collector = ConsistencyCollector(
+        [w.checkpoint.size for w in witnessed if w.checkpoint is not None and w.error is None],
+        latest.size if latest else 0,
+    )
+    chain = _check_chain(layout.records_log, log_length, checkpoints, report, collector)
+    if witness_path is not None:
+        _check_witnessed(witness_path, witnessed, latest, collector, report)
     _check_files(layout, chain, report, live, snapshot_time)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_witnessed(
+    source: Path,
+    witnessed: list[Witnessed],
+    latest: Checkpoint | None,
+    collector: ConsistencyCollector,
+    report: VerifyReport,
+) -> None:
+    for item in witnessed:
+        checkpoint = item.checkpoint
+        why = item.error
+        if why is None and checkpoint is not None:
+            if latest is None:
+                why = "the archive has no signed checkpoint: it was rolled back or emptied"
+            elif checkpoint.size > latest.size:
+                why = check_consistency(checkpoint, latest, [])
+            elif checkpoint.size == 0:
+                why = None
+            else:
+                why = check_consistency(checkpoint, latest, collector.proof(checkpoint.size))
+        if why is None:
+            report.witnessed += 1
+        else:
+            report.problems.append(Problem(NO_RECORD, f"{item.name(source)}: {why}"))
 
 
 def _check_checkpoints(
@@ -133,7 +174,6 @@ def _check_checkpoints(
     lines, covered = read_lines(layout.checkpoints_log, length)
     if covered != length:
         report.notes.append(f"{layout.checkpoints_log} ends in an incomplete line (crash; removed on open)")
-    expected_key = key_id(public_key)
     checkpoints: list[Checkpoint] = []
     for number, line in enumerate(lines, start=1):
         where = f"{layout.checkpoints_log} line {number}"
@@ -143,17 +183,22 @@ def _check_checkpoints(
             report.problems.append(Problem(NO_RECORD, str(exc)))
             continue
         seq = max(checkpoint.size - 1, 0)
-        if checkpoint.key_id != expected_key:
-            report.problems.append(
-                Problem(seq, f"{where}: signed by key {checkpoint.key_id}, not {expected_key}")
-            )
+        if not checkpoint.signed_by(public_key):
+            report.problems.append(Problem(
+                seq, f"{where}: signed by key {checkpoint.key_id}, not {checkpoint.expected_key_id(public_key)}"
+            ))
         elif not checkpoint.verify(public_key):
             report.problems.append(
                 Problem(seq, f"{where}: checkpoint signature is invalid (size {checkpoint.size})")
             )
-        if checkpoints and checkpoint.size <= checkpoints[-1].size:
+        if checkpoints and checkpoint.size < checkpoints[-1].size:
             report.problems.append(
-                Problem(seq, f"{where}: size {checkpoint.size} not above the previous {checkpoints[-1].size}")
+                Problem(seq, f"{where}: size {checkpoint.size} below the previous {checkpoints[-1].size}")
+            )
+            continue
+        if checkpoints and checkpoint.size == checkpoints[-1].size and checkpoint.root != checkpoints[-1].root:
+            report.problems.append(
+                Problem(seq, f"{where}: a second root for size {checkpoint.size} (the log forked)")
             )
             continue
         if checkpoints and checkpoint.time < checkpoints[-1].time:
@@ -179,18 +224,30 @@ class _Chain:
 
     records: dict[str, _RecordState] = field(default_factory=dict)
     referenced: dict[str, int] = field(default_factory=dict)
+    last_time: tuple[int, str] | None = None  # (seq, time) of the latest leaf time seen
 
 
-def _check_chain(lines: list[bytes], checkpoints: list[Checkpoint], report: VerifyReport) -> _Chain:
-    """Check roots and leaf semantics; returns the records and blobs the log describes."""
+def _check_chain(
+    records_log: Path,
+    log_length: int,
+    checkpoints: list[Checkpoint],
+    report: VerifyReport,
+    collector: ConsistencyCollector,
+) -> _Chain:
+    """Check roots and leaf semantics in one streaming pass; returns the records and blobs the log describes."""
     tree = CompactRange()
     pending = iter(checkpoints)
     next_checkpoint = next(pending, None)
     last_checked = 0
     chain = _Chain()
-    report.records = len(lines)
-    for seq, line in enumerate(lines):
-        tree.append(leaf_hash(line))
+    covered_bytes = 0
+    for end, line in iter_records(records_log, log_length):
+        seq = tree.size
+        covered_bytes = end
+        hashed = leaf_hash(line)
+        tree.append(hashed)
+        collector.add(seq, hashed)
+        covering = next_checkpoint
         while next_checkpoint is not None and next_checkpoint.size == seq + 1:
             if tree.root() != next_checkpoint.root:
                 first = last_checked
@@ -201,16 +258,25 @@ def _check_chain(lines: list[bytes], checkpoints: list[Checkpoint], report: Veri
                 )
             last_checked = seq + 1
             next_checkpoint = next(pending, None)
-        _check_leaf(seq, line, chain, report)
+        _check_leaf(seq, line, chain, report, covering)
+    if covered_bytes != log_length:
+        report.notes.append(
+            f"{records_log} ends in {log_length - covered_bytes} bytes of an incomplete record "
+            "(a write interrupted by a crash; removed on the next open)"
+        )
+    count = tree.size
+    report.records = count
+    while next_checkpoint is not None and next_checkpoint.size == 0:
+        next_checkpoint = next(pending, None)
     if next_checkpoint is not None:
         report.problems.append(
-            Problem(len(lines), f"the log holds {len(lines)} records but a signed checkpoint covers "
-                                f"{next_checkpoint.size}: records were removed (log truncated)")
+            Problem(count, f"the log holds {count} records but a signed checkpoint covers "
+                           f"{next_checkpoint.size}: records were removed (log truncated)")
         )
     covered = checkpoints[-1].size if checkpoints else 0
-    if len(lines) > covered:
+    if count > covered:
         report.problems.append(
-            Problem(covered, f"{len(lines) - covered} record(s) from #{covered} on are not covered by any "
+            Problem(covered, f"{count - covered} record(s) from #{covered} on are not covered by any "
                              "signed checkpoint (added, or left by a crash: the next open discards them)")
         )
     report.purged = sum(1 for r in chain.records.values() if r.purged_at)
@@ -218,7 +284,38 @@ def _check_chain(lines: list[bytes], checkpoints: list[Checkpoint], report: Veri
     return chain
 
 
-def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport) -> None:
+def _violation(seq: int, message: str) -> Problem:
+    return Problem(seq, message, policy=True)
+
+
+def _check_policy(seq: int, leaf: dict[str, Any], chain: _Chain, report: VerifyReport,
+                  covering: Checkpoint | None) -> None:
+    """Times never go back; retention at least 3 years from recording; no purge dated after its checkpoint."""
+    kind = leaf["kind"]
+    field_name = TIME_FIELDS.get(kind)
+    written = leaf.get(field_name) if field_name else None
+    if isinstance(written, str):
+        if chain.last_time is not None and written < chain.last_time[1]:
+            report.problems.append(_violation(
+                seq, f"{field_name} {written} goes back before {chain.last_time[1]} of record #{chain.last_time[0]}"
+            ))
+        else:
+            chain.last_time = (seq, written)
+    if kind in ("alert", "session"):
+        floor = iso_utc(min_retain_until(parse_iso(leaf["recorded_at"])))
+        if leaf["retain_until"] < floor:
+            report.problems.append(_violation(
+                seq, f"retain_until {leaf['retain_until']} is less than 3 years after recorded_at "
+                     f"{leaf['recorded_at']} (at least {floor})"
+            ))
+    if kind == "purge" and covering is not None and covering.time and leaf["at"] > covering.time:
+        report.problems.append(_violation(
+            seq, f"purge dated {leaf['at']}, after the checkpoint that covers it ({covering.time}): "
+                 "a clock moved forward to cut retention short"
+        ))
+
+
+def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport, covering: Checkpoint | None) -> None:
     records = chain.records
     try:
         leaf = json.loads(line)
@@ -227,6 +324,7 @@ def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport) -> N
         report.problems.append(Problem(seq, f"not a valid log entry: {exc}"))
         return
     try:
+        _check_policy(seq, leaf, chain, report, covering)
         if kind in ("alert", "session"):
             eid = evidence_id_of(line)
             parts = leaf["parts"]
@@ -269,18 +367,18 @@ def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport) -> N
                 if target is None:
                     report.problems.append(Problem(seq, f"purge of unknown evidence {eid}"))
                 elif target.held:
-                    report.problems.append(Problem(seq, f"purge of evidence {eid} while under legal hold"))
+                    report.problems.append(_violation(seq, f"purge of evidence {eid} while under legal hold"))
                 elif target.retain_until > leaf["at"]:
                     report.problems.append(
-                        Problem(seq, f"purge of evidence {eid} at {leaf['at']} before its retention "
-                                     f"ends ({target.retain_until})")
+                        _violation(seq, f"purge of evidence {eid} at {leaf['at']} before its retention "
+                                        f"ends ({target.retain_until})")
                     )
                 else:
                     target.purged_at = leaf["at"]
         else:
             report.problems.append(Problem(seq, f"unknown entry kind {kind!r}"))
-    except (KeyError, TypeError) as exc:
-        report.problems.append(Problem(seq, f"{kind} entry lacks field {exc}"))
+    except (KeyError, TypeError, ArchiveError) as exc:
+        report.problems.append(Problem(seq, f"{kind} entry lacks or mangles field {exc}"))
 
 
 def _check_files(

@@ -95,14 +95,14 @@ def test_second_writer_is_refused_while_the_first_is_open(tmp_path: Path) -> Non
 
 
 def old_archive(tmp_path: Path) -> tuple[EvidenceArchive, list[str]]:
-    """Alerts from 2020 streams (retention over) and one from now (retention running)."""
-    archive = EvidenceArchive.open(tmp_path)
-    old = datetime(2020, 6, 1, tzinfo=UTC)
+    """Alerts recorded in 2020 (retention over) and one recorded now (retention running)."""
+    clock = Clock(datetime(2020, 6, 1, tzinfo=UTC))
+    archive = EvidenceArchive.open(tmp_path, clock=clock)
     ids = [
-        archive.record_alert(make_alert(i), clip=make_clip(0.5, seed=i), clip_start=0.0,
-                             transcript=f"old {i}", retain_from=old)
+        archive.record_alert(make_alert(i), clip=make_clip(0.5, seed=i), clip_start=0.0, transcript=f"old {i}")
         for i in range(3)
     ]
+    clock.now = datetime.now(UTC)
     ids.append(archive.record_alert(make_alert(9), clip=make_clip(0.5, seed=9), clip_start=0.0,
                                     transcript="recent"))
     return archive, ids
@@ -144,9 +144,10 @@ def test_explicit_purge_refuses_records_within_retention_or_on_hold(tmp_path: Pa
 
 
 def test_shared_blob_survives_while_any_record_using_it_is_retained(tmp_path: Path) -> None:
-    with EvidenceArchive.open(tmp_path) as archive:
-        old = archive.record_alert(make_alert(1), clip=None, clip_start=None, transcript="same words",
-                                   retain_from=datetime(2020, 1, 1, tzinfo=UTC))
+    clock = Clock(datetime(2020, 1, 1, tzinfo=UTC))
+    with EvidenceArchive.open(tmp_path, clock=clock) as archive:
+        old = archive.record_alert(make_alert(1), clip=None, clip_start=None, transcript="same words")
+        clock.now = datetime.now(UTC)
         new = archive.record_alert(make_alert(2), clip=None, clip_start=None, transcript="same words")
         assert archive.purge().evidence_ids == [old]
         assert archive.read_part(new, "transcript") == b"same words"

@@ -14,7 +14,7 @@ from pathlib import Path
 from monitor.archive import EvidenceArchive
 from monitor.cli import main
 
-from .conftest import make_alert, make_clip
+from .conftest import Clock, make_alert, make_clip
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "verify_export.py"
@@ -92,10 +92,11 @@ def test_checker_rejects_an_altered_clip_record_or_proof(filled, tmp_path: Path)
     assert result.returncode == 1 and "checkpoint signature does not verify" in result.stdout
 
 
-def test_export_of_a_purged_record_still_proves_its_existence(tmp_path: Path) -> None:
-    with EvidenceArchive.open(tmp_path / "a") as archive:
-        eid = archive.record_alert(make_alert(1), clip=make_clip(0.5), clip_start=0.0, transcript="old",
-                                   retain_from=datetime(2019, 1, 1, tzinfo=UTC))
+def test_export_of_a_purged_record_still_proves_its_existence(tmp_path: Path, clock: Clock) -> None:
+    clock.now = datetime(2019, 1, 1, tzinfo=UTC)
+    with EvidenceArchive.open(tmp_path / "a", clock=clock) as archive:
+        eid = archive.record_alert(make_alert(1), clip=make_clip(0.5), clip_start=0.0, transcript="old")
+        clock.now = datetime.now(UTC)
         archive.purge()
     out = tmp_path / "export"
     assert main(["archive", "export", eid, "--out", str(out), "--data-dir", str(tmp_path / "a")]) == 0

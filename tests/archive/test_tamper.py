@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.archive import EvidenceArchive, verify_archive
 from monitor.archive.archive import ArchiveIntegrityError
-from monitor.archive.signing import sign_checkpoint
+from monitor.archive.records import parse_iso
+from monitor.archive.signing import Checkpoint, sign_checkpoint
 from monitor.cli import main
 
 
@@ -113,7 +115,8 @@ def test_replaced_checkpoint_is_detected(filled) -> None:
     data_dir, _ = filled
     lines = checkpoints_log(data_dir).read_bytes().splitlines()
     forged = json.loads(lines[3])
-    forged["root"] = "00" * 32
+    origin, size, _root, *rest = forged["note"].split("\n")
+    forged["note"] = "\n".join([origin, size, base64.b64encode(b"\0" * 32).decode(), *rest])
     edit_lines(checkpoints_log(data_dir),
                lambda ls: [*ls[:3], json.dumps(forged).encode(), *ls[4:]])
     assert "checkpoint signature is invalid (size 4)" in first_problem(data_dir)
@@ -122,9 +125,9 @@ def test_replaced_checkpoint_is_detected(filled) -> None:
 def test_checkpoint_signed_by_another_key_is_detected(filled) -> None:
     data_dir, _ = filled
     lines = checkpoints_log(data_dir).read_bytes().splitlines()
-    original = json.loads(lines[-1])
-    forged = sign_checkpoint(Ed25519PrivateKey.generate(), original["size"], bytes.fromhex(original["root"]),
-                             original["time"])
+    original = Checkpoint.from_line(lines[-1], "test")
+    forged = sign_checkpoint(Ed25519PrivateKey.generate(), original.size, original.root,
+                             int(parse_iso(original.time).timestamp()))
     edit_lines(checkpoints_log(data_dir), lambda ls: [*ls[:-1], forged.to_line()])
     assert f"signed by key {forged.key_id}" in first_problem(data_dir)
 
@@ -137,8 +140,8 @@ def test_swapped_public_key_is_caught_with_a_trusted_copy(filled, tmp_path: Path
     lines = checkpoints_log(data_dir).read_bytes().splitlines()
     resigned = []
     for line in lines:
-        c = json.loads(line)
-        resigned.append(sign_checkpoint(rogue, c["size"], bytes.fromhex(c["root"]), c["time"]).to_line())
+        c = Checkpoint.from_line(line, "test")
+        resigned.append(sign_checkpoint(rogue, c.size, c.root, int(parse_iso(c.time).timestamp())).to_line())
     edit_lines(checkpoints_log(data_dir), lambda _: resigned)
     from monitor.archive.signing import public_pem
 
