@@ -1,4 +1,4 @@
-"""``monitor archive verify|export|purge|hold|decisions export|list`` (PROTOCOL.md, "Command line").
+"""``monitor archive verify|checkpoint|export|purge|hold|decisions export|list`` (PROTOCOL.md).
 
 Every sub-command takes ``--data-dir D`` (default: ``MONITOR_DATA_DIR``).
 ``verify`` and ``export`` only read, so they run next to a live server;
@@ -22,6 +22,7 @@ from monitor.archive.index import EvidenceIndex
 from monitor.archive.layout import ArchiveLayout
 from monitor.archive.records import iso_utc, parse_iso
 from monitor.archive.verify import verify_archive
+from monitor.archive.witness import latest_checkpoint_text
 from monitor.config import load_settings
 from monitor.errors import ArchiveError
 
@@ -36,12 +37,20 @@ def register(subparsers: Any) -> None:
     verify = commands.add_parser("verify", help="check the hash chain, every signature and every stored file")
     _data_dir(verify)
     verify.add_argument("--public-key", type=Path, help="a trusted copy of public_key.pem to verify against")
+    verify.add_argument("--witness", type=Path,
+                        help="checkpoints saved earlier (C2SP notes): the log must extend every one")
     verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
     verify.set_defaults(run=_run_verify)
+
+    checkpoint = commands.add_parser("checkpoint", help="print the latest signed checkpoint (C2SP signed note)")
+    _data_dir(checkpoint)
+    checkpoint.set_defaults(run=_run_checkpoint)
 
     export = commands.add_parser("export", help="write one record and its proof for an inspector")
     export.add_argument("evidence_id")
     export.add_argument("--out", type=Path, required=True, help="directory to write (created)")
+    export.add_argument("--witness", type=Path,
+                        help="witnessed checkpoints (default: log/witnessed.txt): prove consistency with the newest")
     _data_dir(export)
     export.set_defaults(run=_run_export)
 
@@ -90,7 +99,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, int]:
 
 def _run_verify(args: argparse.Namespace) -> int:
     data_dir, _ = _resolve(args)
-    report = verify_archive(data_dir, public_key_path=args.public_key)
+    report = verify_archive(data_dir, public_key_path=args.public_key, witness_path=args.witness)
     if args.json:
         print(json.dumps({**report.summary(), "notes": report.notes,
                           "problem_list": [str(p) for p in report.problems]}, ensure_ascii=False))
@@ -101,13 +110,14 @@ def _run_verify(args: argparse.Namespace) -> int:
         f"{report.records} records ({report.alerts} alerts, {report.sessions} sessions, "
         f"{report.decisions} decisions, {report.purged} purged, {report.held} held), "
         f"{report.checkpoints} checkpoints, "
-        f"{report.files_checked} files / {report.bytes_hashed / 1e6:.1f} MB hashed in {report.seconds:.2f} s"
+        + (f"{report.witnessed} witnessed checkpoint(s) extended, " if args.witness else "")
+        + f"{report.files_checked} files / {report.bytes_hashed / 1e6:.1f} MB hashed in {report.seconds:.2f} s"
     )
     if report.ok:
         print(f"archive {data_dir}: OK: {summary}")
         return 0
     print(f"archive {data_dir}: FAILED: first bad record: {report.first_problem}")
-    for problem in sorted(report.problems, key=lambda p: p.seq)[:MAX_PROBLEMS_SHOWN]:
+    for problem in sorted(report.problems, key=lambda p: (p.seq, p.policy))[:MAX_PROBLEMS_SHOWN]:
         print(f"  {problem}")
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         print(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more")
@@ -115,14 +125,22 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _run_checkpoint(args: argparse.Namespace) -> int:
+    data_dir, _ = _resolve(args)
+    sys.stdout.write(latest_checkpoint_text(data_dir))
+    return 0
+
+
 def _run_export(args: argparse.Namespace) -> int:
     data_dir, _ = _resolve(args)
-    proof = export_evidence(data_dir, args.evidence_id, args.out)
+    proof = export_evidence(data_dir, args.evidence_id, args.out, witness_path=args.witness)
     print(f"exported evidence {args.evidence_id} (record #{proof['leaf_index']} of {proof['tree_size']}) "
           f"to {args.out}")
     if proof["purged"]:
         print(f"its content was purged at {proof['purged']['at']}; record and proof only")
-    print(f"check it with: python3 scripts/verify_export.py {args.out}")
+    if proof["consistency"]:
+        print(f"with a consistency proof from the witnessed checkpoint of size {proof['consistency']['old_size']}")
+    print(f"check it with: python3 {args.out / 'verify_export.py'}")
     return 0
 
 

@@ -17,7 +17,7 @@ from monitor.cli import main
 from .conftest import Clock, make_alert, make_clip
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "verify_export.py"
+SCRIPT = REPO / "monitor" / "archive" / "verify_export.py"
 
 
 def run_checker(export_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,8 @@ def test_checker_uses_only_the_standard_library_and_cryptography() -> None:
              for alias in node.names}
     roots |= {node.module.split(".")[0] for node in ast.walk(tree)
               if isinstance(node, ast.ImportFrom) and node.module}
-    assert roots <= {"__future__", "argparse", "base64", "hashlib", "json", "sys", "pathlib", "cryptography"}
+    assert roots <= {"__future__", "argparse", "base64", "datetime", "hashlib", "json", "sys", "pathlib", "typing",
+                     "cryptography"}
 
 
 def test_export_round_trip_is_verified_by_the_independent_script(filled, tmp_path: Path, capsys) -> None:
@@ -41,8 +42,8 @@ def test_export_round_trip_is_verified_by_the_independent_script(filled, tmp_pat
     assert main(["archive", "export", ids[2], "--out", str(out), "--data-dir", str(data_dir)]) == 0
     assert f"exported evidence {ids[2]} (record #2 of 7)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        "SHA256SUMS", "alert.json", "checkpoint.sig", "checkpoint.txt", "clip.flac", "proof.json",
-        "public_key.pem", "record.json", "transcript.txt",
+        "SHA256SUMS", "alert.json", "checkpoint.note", "checkpoint.sig", "checkpoint.txt", "clip.flac",
+        "proof.json", "public_key.pem", "record.json", "transcript.txt", "verify_export.py",
     ]
     alert = json.loads((out / "alert.json").read_bytes())
     assert alert["room_id"] == "r1" and alert["matched"] == "全网最低价"
@@ -87,6 +88,12 @@ def test_checker_rejects_an_altered_clip_record_or_proof(filled, tmp_path: Path)
 
     proof = json.loads(pristine["proof.json"])
     proof["checkpoint"]["time"] = "2099-01-01T00:00:00.000000Z"
+    (out / "proof.json").write_text(json.dumps(proof))
+    result = run_checker(out)
+    assert result.returncode == 1 and "signed time is missing or differs" in result.stdout
+
+    proof = json.loads(pristine["proof.json"])
+    proof["checkpoint"]["note"] = proof["checkpoint"]["note"].replace("\n7\n", "\n8\n")
     (out / "proof.json").write_text(json.dumps(proof))
     result = run_checker(out)
     assert result.returncode == 1 and "checkpoint signature does not verify" in result.stdout
