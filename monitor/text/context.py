@@ -209,7 +209,24 @@ _WORD_TALK = re.compile(
     "|的(?:说法|叫法)|是[^,]{0,6}的名字)"
 )
 # ... and right after the term: "护身符造型的书签", "足金的意思是", "跟政府推荐是两回事".
-_DIRECT_TALK = re.compile("^(?:造型的|图案的|的意思是|这个概念|是两回事|和[^,]{1,4}是两回事)")
+_DIRECT_TALK = re.compile(
+    "^(?:造型的|图案的|的意思是|这个概念|是两回事|和[^,]{1,4}是两回事"
+    # What the term means or requires, not what the goods are: "足金的标准是千分之九百九十",
+    # "美白属于特殊化妆品", "祛斑要有特证" (GB 11887; 《化妆品监督管理条例》第十六条).
+    "|的?(?:国家)?(?:标准|定义|要求|含义)(?:是|为|要|不|里|中)|属于(?:特殊|普通|药品|医疗|保健)|是指|指的是"
+    "|(?:需要|要有|得有|必须有|必须要有)(?:特证|特字号|批文|备案|注册证|注册|资质|蓝帽))"
+)
+# Reading a standard or a law aloud: "国标规定足金的含金量不低于990‰", "国家标准里足金就是
+# 最高的名称" (SAMR 2023 guide art. 5(3): names in national standards are no claim). A
+# clause that asserts the term of the goods (这个是足金的) stays a claim.
+_STANDARD_TALK = re.compile(
+    "国标|国家标准|行业标准|标准里|标准中|标准规定|按标准|gb ?/?t? ?[0-9]|广告法|条例|法规|管理办法|执法指南|规定"
+)
+_GOODS_ASSERTED = re.compile(
+    "(?:这个|这款|这条|这只|这件|这批|这对|这颗|这块|我们|咱们|咱家|我家|它|本品|本产品)[^,]{0,4}?(?:是|就是|属于|达到|都是)"
+)
+# Naming a topic before talking about it: "说到治疗啊,还是得去正规医院".
+_TOPIC_MENTION = re.compile("(?:说到|提到|讲到|谈到|关于|至于)$")
 # Talking the audience out of it: "想要美白的别拍这个", "减肥的朋友这款零食别买".
 _DISSUADE = re.compile("别买|别拍|不要买|不要拍|别下单|不适合你")
 # Reserved for others: "只有医疗器械才能说治疗作用".
@@ -229,7 +246,7 @@ _SOMEONE_ELSE = re.compile("(?:有人|有的人|别人|冒充)[^,]{0,3}$")
 REPORTED_WINDOW_CHARS = 16
 _CONDEMNED = re.compile(
     "不是|假的|骗|别信|不对|举报|违规|违法|不允许|不这么说|没这么说|小心|别加|不认识|不负责任|没有的事|谣言|乱传|智商税"
-    "|可能吗|别上当|不存在|从来没|担不起|没上过|做不到|不这么|的说法"
+    "|可能吗|别上当|不存在|从来没|担不起|没上过|做不到|不这么|的说法|叫法|没这个"
 )
 # "我们不这么卖", "我们从来没这么说过" anywhere after the term.
 _NOT_OUR_WORDS = re.compile("(?:不这么|不这样|没这么|没这样)(?:说|讲|卖|叫|宣传)")
@@ -261,7 +278,13 @@ def is_disowned(text: str, start: int, end: int) -> bool:
         return True
     if _DISMISSALS.search(before[-DISBELIEF_WINDOW_CHARS - 4 :]):
         return True
-    if _DOCUMENT_SAYS.search(before) or _RESERVED.search(before):
+    if _DOCUMENT_SAYS.search(before) or _RESERVED.search(before) or _TOPIC_MENTION.search(before):
+        return True
+    previous_start = text.rfind(CLAUSE_MARK, 0, max(0, clause_start - 1)) + 1
+    if not _GOODS_ASSERTED.search(before) and (
+        _STANDARD_TALK.search(before)
+        or (clause_start > 0 and _STANDARD_TALK.search(text, previous_start, clause_start))
+    ):
         return True
     if _DIRECT_TALK.search(after) or _DISSUADE.search(after):
         return True

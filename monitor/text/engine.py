@@ -26,8 +26,9 @@ from monitor.room import RoomContext
 from monitor.taxonomy import Category, Severity
 from monitor.text import context as ctx
 from monitor.text import price
-from monitor.text.lexicon import Lexicon, Rule, load_lexicons
+from monitor.text.lexicon import Lexicon, LexiconEntry, Rule, load_lexicons
 from monitor.text.normalize import CLAUSE_MARK, Normalized, normalize, normalize_text
+from monitor.text.patterns import PatternSet
 from monitor.text.pinyin import near_key, pinyin_key
 from monitor.text.tokens import WordSegmenter
 
@@ -39,6 +40,13 @@ BOUNDARY_CONTEXT_CHARS = 8
 """Terms this short are matched on word boundaries (boundary: auto) and, when heard
 only as homophones, need support from context."""
 
+
+FREQUENT_WORD_MIN_FREQ = 500
+"""A sound-alike hit whose heard text is a word this frequent in jieba's dictionary corpus
+(~8 per million tokens: 显著, 报纸, 资料, 威信) or an everyday live-room word (主播, 直播) is
+that word, never a misheard term, whatever the context says. Measured on the sample sets:
+every true pinyin hit heard a non-word or a rare word (独石, freq 7; 升职 is 209 and stays
+subject to the claim-cue rule)."""
 
 NEAR_MIN_CHARS = 3
 """Surfaces with at least this many Chinese characters also match *near* homophones."""
@@ -145,6 +153,25 @@ class TextEngine:
         self._topic_words = list(topic_rooms)
         self._topic_rooms = [frozenset(topic_rooms[w]) for w in self._topic_words]
         self._topics = ahocorasick_rs.AhoCorasick(self._topic_words) if topic_rooms else None
+        self.patterns = PatternSet(lexicon.patterns) if lexicon.patterns else None
+        # Pattern hits travel as exact hits of a rule of their own (no surfaces to match).
+        self._pattern_rules = {
+            entry.rule_id: Rule(
+                entry=LexiconEntry(
+                    term=f"<{entry.kind}>",
+                    severity=entry.severity,
+                    rule_id=entry.rule_id,
+                    regulation=entry.regulation,
+                    reminder=entry.reminder,
+                    boundary="substring",
+                    pinyin=False,
+                ),
+                category=entry.category,
+                regulation=entry.regulation,
+                rooms=lexicon.rooms.get(entry.category, ()),
+            )
+            for entry in (self.patterns.entries if self.patterns else ())
+        }
 
     @classmethod
     def load(cls, lexicon_dir: Path) -> TextEngine:
@@ -188,6 +215,22 @@ class TextEngine:
                     continue
                 found.append(_Candidate(rule, start, end, Source.PINYIN, form, near=True))
         return found
+
+    def _pattern_candidates(self, text: str) -> list[_Candidate]:
+        if self.patterns is None:
+            return []
+        return [
+            _Candidate(self._pattern_rules[entry.rule_id], start, end, Source.LEXICON)
+            for entry, start, end in self.patterns.find(text)
+        ]
+
+    def _lawful_use(self, candidate: _Candidate, text: str) -> bool:
+        """An absolute term used as the SAMR 2023 guide allows (see patterns.lawful_absolute)."""
+        return (
+            self.patterns is not None
+            and candidate.rule.category is Category.ABSOLUTE_CLAIM
+            and self.patterns.lawful_absolute(text, candidate.start, candidate.end)
+        )
 
     def topics_of(self, text: str) -> frozenset[str]:
         """Room categories whose topic words occur in normalized ``text``."""
@@ -248,7 +291,7 @@ class TextEngine:
         boundary_cache: dict[tuple[int, int], set[int]] = {}
         candidates = [
             c
-            for c in self._candidates(text, key)
+            for c in [*self._candidates(text, key), *self._pattern_candidates(text)]
             # A sound match of a room-only entry outside its rooms is no candidate at all
             # (it must not shadow an exact hit of its category in _drop_contained).
             if not (
@@ -258,6 +301,7 @@ class TextEngine:
             )
             and not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
             and self._on_word_boundaries(c, text, boundary_cache)
+            and not self._lawful_use(c, text)
         ]
         candidates = _drop_contained(candidates)
         candidates = [c for c in candidates if not ctx.is_negated(text, c.start, c.end, key)]
@@ -335,6 +379,8 @@ class TextEngine:
                 return (0.8 if claim_nearby else 0.7) if supported else None
             return 0.95
         heard = text[cand.start : cand.end]
+        if self.segmenter.is_frequent_word(heard, FREQUENT_WORD_MIN_FREQ):
+            return None
         if self.segmenter.is_dictionary_word(heard):
             # A real word that shares the sound (升职 for 升值): only a claim nearby tells.
             return 0.55 if claim_nearby else None
@@ -387,9 +433,7 @@ def _sounds_like_a_word(form: str) -> bool:
     A digit passes through the pinyin key unchanged, so "999金" would match any
     homophone of 金 after a number (原价3999今天…); transcribers write digits anyway.
     """
-    return _cjk_count(form) >= PINYIN_MIN_CJK_CHARS and not any(
-        ch.isdigit() for ch in form
-    )
+    return _cjk_count(form) >= PINYIN_MIN_CJK_CHARS and not any(ch.isdigit() for ch in form)
 
 
 def _drop_contained(candidates: list[_Candidate]) -> list[_Candidate]:

@@ -39,10 +39,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.errors import LexiconError
 from monitor.taxonomy import Category, Severity
+from monitor.text.patterns import REQUIRED_LISTS, PatternsFile
 
 RULE_ID_PATTERN = r"^[A-Z]{2,4}-\d{3}$"
 TOPICS_FILE = "_topics.yaml"
 COMMON_WORDS_FILE = "_common_words.yaml"
+PATTERNS_FILE = "_patterns.yaml"
 
 
 class LexiconEntry(BaseModel):
@@ -136,6 +138,8 @@ class Lexicon:
     """Topic words per room category (``_topics.yaml``), to infer an undeclared room's goods."""
     common_words: tuple[str, ...] = ()
     """Everyday words the segmenter's dictionary lacks (``_common_words.yaml``)."""
+    patterns: PatternsFile | None = None
+    """Productive claim patterns and their word lists (``_patterns.yaml``), if present."""
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -185,7 +189,7 @@ def load_lexicon_file(path: Path) -> LexiconFile:
         raise LexiconError(f"{path}: {_describe_error(exc, data)}") from exc
 
 
-_Auxiliary = TypeVar("_Auxiliary", TopicsFile, CommonWordsFile)
+_Auxiliary = TypeVar("_Auxiliary", TopicsFile, CommonWordsFile, PatternsFile)
 
 
 def load_auxiliary_file(path: Path, model: type[_Auxiliary]) -> _Auxiliary:
@@ -214,6 +218,7 @@ def load_lexicons(directory: Path) -> Lexicon:
     rooms: dict[Category, tuple[str, ...]] = {}
     topics: dict[str, tuple[str, ...]] = {}
     common_words: tuple[str, ...] = ()
+    patterns: PatternsFile | None = None
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         if path.name == TOPICS_FILE:
@@ -222,8 +227,25 @@ def load_lexicons(directory: Path) -> Lexicon:
         if path.name == COMMON_WORDS_FILE:
             common_words = load_auxiliary_file(path, CommonWordsFile).words
             continue
+        if path.name == PATTERNS_FILE:
+            patterns = load_auxiliary_file(path, PatternsFile)
+            for index, pattern in enumerate(patterns.patterns):
+                missing_lists = [name for name in REQUIRED_LISTS[pattern.kind] if name not in patterns.lists]
+                if missing_lists:
+                    raise LexiconError(
+                        f"{path}: pattern {index} ({pattern.kind}): missing word lists: {', '.join(missing_lists)}"
+                    )
+                if pattern.rule_id in seen_rule_ids:
+                    raise LexiconError(
+                        f"{path}: pattern {index} ({pattern.kind}): rule_id {pattern.rule_id} "
+                        f"already used in {seen_rule_ids[pattern.rule_id].name}"
+                    )
+                seen_rule_ids[pattern.rule_id] = path
+            continue
         if path.name.startswith("_"):
-            raise LexiconError(f"{path}: unknown auxiliary file (known: {TOPICS_FILE}, {COMMON_WORDS_FILE})")
+            raise LexiconError(
+                f"{path}: unknown auxiliary file (known: {TOPICS_FILE}, {COMMON_WORDS_FILE}, {PATTERNS_FILE})"
+            )
         lexicon_file = load_lexicon_file(path)
         if lexicon_file.category in seen_categories:
             raise LexiconError(
@@ -266,4 +288,5 @@ def load_lexicons(directory: Path) -> Lexicon:
         rooms=rooms,
         topics=topics,
         common_words=common_words,
+        patterns=patterns,
     )

@@ -50,6 +50,16 @@ class WordSegmenter:
             offsets.add(position)
         return offsets
 
+    def is_frequent_word(self, word: str, min_freq: int) -> bool:
+        """True for an everyday word: one of the live-room words the dictionary lacks
+        (主播, 链接), or a word jieba's own dictionary counts at least ``min_freq`` times
+        in its ~60 million token corpus. Our lexicon terms are never frequent words."""
+        if word in self._common_words:
+            return True
+        if word in self._lexicon_words:
+            return False
+        return self._tokenizer.FREQ.get(word, 0) >= min_freq
+
     def is_dictionary_word(self, word: str, min_freq: int = 3) -> bool:
         """True for a word jieba's own dictionary knows (not one we added from the lexicon)."""
         if word in self._common_words:

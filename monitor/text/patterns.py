@@ -1,0 +1,385 @@
+"""Productive claim patterns: 最 + adjective, X第一, 唯一, 首家, X之王, 100% + effect,
+cure verbs on diseases, skin efficacy, fake urgency (``lexicons/_patterns.yaml``).
+
+A word list catches 最低价 but not 最耐磨, 零食之王 or 三天就痊愈. Each *kind* of
+pattern is one function below over the word lists of ``_patterns.yaml``; the file's
+entries name the rule (id, category, severity, the regulation it rests on, reminder).
+The lawful uses the sources name are exceptions: 最近/最后 + time, 最好 + a verb
+(advice), consumer tips (最佳食用时间), rankings among pupils or runners, 第一次 /
+第一时间 (no pattern matches an ordinal), comparisons within the speaker's own shop
+and rankings with a named source (:func:`lawful_absolute`, SAMR 2023 guide art. 5).
+
+Patterns run on normalized text (see normalize.py: 百分之百 is ``100%``, clauses are
+separated by ``,``). :meth:`PatternSet.find` returns spans; the engine treats them like
+exact lexicon hits (negation, disowning, certification and severity rules apply).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Literal
+
+import jieba.posseg
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.taxonomy import Category, Severity
+from monitor.text.normalize import CLAUSE_MARK
+from monitor.text.pinyin import pinyin_key
+
+PatternKind = Literal[
+    "superlative", "rank_first", "unique", "pioneer", "king", "certainty", "cure", "quick_effect",
+    "no_relapse", "skin_efficacy", "skin_medical", "whitening", "hair_growth", "urgency",
+]  # fmt: skip
+
+SUPERLATIVE_LOOKAHEAD_CHARS = 4
+"""Characters after 最 looked up as the word it grades (最耐磨, 最受欢迎)."""
+SCOPE_GAP_CHARS = 3
+"""Most characters between a scope (全网, 行业) and the 最/第一 it widens."""
+CURE_GAP_CHARS = 4
+"""Most characters between a cure verb and the disease it names (能治好多年的胃病)."""
+OUTCOME_GAP_CHARS = 8
+"""Most characters between a disease and the outcome that says it went away."""
+
+
+class PatternEntry(BaseModel):
+    """One pattern rule of ``_patterns.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: PatternKind
+    rule_id: str = Field(pattern=r"^[A-Z]{2,4}-\d{3}$")
+    category: Category
+    severity: Severity
+    regulation: str = Field(min_length=4)
+    reminder: str = Field(min_length=4)
+
+
+class PatternsFile(BaseModel):
+    """``_patterns.yaml``: word lists and the pattern rules that use them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lists: dict[str, tuple[str, ...]]
+    patterns: list[PatternEntry] = Field(min_length=1)
+
+
+REQUIRED_LISTS: dict[PatternKind, tuple[str, ...]] = {
+    "superlative": ("evaluative", "everyday", "abstract_after", "scope", "consumer_tip"),
+    "rank_first": ("scope", "rank_noun", "first_noun", "competition"),
+    "unique": ("scope", "unique_personal", "unique_claim"),
+    "pioneer": ("scope",),
+    "king": (),
+    "certainty": ("certainty_effect", "certainty_lawful"),
+    "cure": ("cure_verb", "disease", "disease_not", "cure_outcome", "usage", "real_care"),
+    "quick_effect": ("dose", "quick_outcome"),
+    "no_relapse": (),
+    "skin_efficacy": ("skin_problem", "skin_verb", "skin_outcome"),
+    "skin_medical": ("skin_problem", "skin_medical_verb"),
+    "whitening": (),
+    "hair_growth": (),
+    "urgency": (),
+}
+"""Word lists each kind reads; the loader refuses a file that lacks one."""
+
+
+def _alt(words: tuple[str, ...] | list[str]) -> str:
+    return "(?:" + "|".join(sorted(map(re.escape, set(words)), key=len, reverse=True)) + ")"
+
+
+@lru_cache(maxsize=1)
+def _word_tags() -> dict[str, str]:
+    """jieba's part-of-speech dictionary (word -> tag), loaded once."""
+    tokenizer = jieba.posseg.dt
+    tokenizer.tokenizer.initialize()
+    return tokenizer.word_tag_tab
+
+
+Span = tuple[int, int]
+
+
+class PatternSet:
+    """The compiled patterns of one ``_patterns.yaml``; :meth:`find` is thread-safe."""
+
+    def __init__(self, patterns_file: PatternsFile) -> None:
+        self.entries = tuple(patterns_file.patterns)
+        lists = {name: tuple(words) for name, words in patterns_file.lists.items()}
+        self.lists = lists
+
+        def words(name: str) -> tuple[str, ...]:
+            return lists.get(name, ())
+
+        self._evaluative = frozenset(words("evaluative"))
+        self._everyday = frozenset(words("everyday"))
+        # Time and quantity words after 最 (最后, 最近, 最多): a word that sounds like one is it.
+        self._everyday_sounds = frozenset(pinyin_key(w) for w in ("后", "近", "初", "终", "早", "晚", "多", "少"))
+        self._scope_before = (
+            re.compile(_alt(words("scope")) + f"[^,]{{0,{SCOPE_GAP_CHARS}}}$") if words("scope") else None
+        )
+        self._abstract_after = (
+            re.compile("[^,]?的?" + _alt(words("abstract_after"))) if words("abstract_after") else None
+        )
+        self._consumer_tip = re.compile(_alt(words("consumer_tip"))) if words("consumer_tip") else None
+        scope = _alt(words("scope")) if words("scope") else "(?!)"
+        rank_noun = _alt(words("rank_noun")) if words("rank_noun") else "(?!)"
+        first = "(?:第一|第1|no\\.?1|top\\.?1|冠军)"
+        self._rank_first = re.compile(
+            f"(?:{scope}|{rank_noun})[^,]{{0,4}}?{first}"
+            + (f"|第一{_alt(words('first_noun'))}" if words("first_noun") else "")
+            + "|(?:是|排|数|拿|位列|位居|稳居|荣获|常年|连续[^,]{0,4}?)第一(?:的|名)?(?=,|$|了|呢|吧|哦)"
+        )
+        self._competition = re.compile(_alt(words("competition"))) if words("competition") else None
+        self._unique = re.compile(
+            f"(?:{scope}|是|为|目前|现在)唯一"
+            + (f"|唯一{_alt(words('unique_claim'))}" if words("unique_claim") else "")
+        )
+        self._unique_personal = re.compile("的?" + _alt(words("unique_personal"))) if words("unique_personal") else None
+        self._pioneer = re.compile(
+            f"{scope}首(?:家|创|个|款|发|推|台|批|位)|首创|首家(?!店|门店|分店)"
+            "|第一家(?=[^,]{0,3}(?:做|推出|研发|生产|发明|研制|拿到|获得|开发|引进))"
+        )
+        self._king = re.compile(
+            "(?<![百万]兽)(?<![,])(?:之王|之皇)|(?:里|中)的(?:王者|霸主)|王者级|霸主级|机皇"
+            "|(?<![屋房顶])天花板(?!上|漏|掉|灯|吊|装|刷|高|有|太|很|那|的高|裂|发霉)"
+        )
+        self._certainty = (
+            re.compile(
+                "(?:100%|百分百)(?:的)?"
+                + _alt(words("certainty_effect"))
+                + "|(?:效果|有效率|成功率|治愈率|满意度)(?:是|达到|高达|能达到)?(?:100%|百分百)"
+            )
+            if words("certainty_effect")
+            else None
+        )
+        self._certainty_lawful = (
+            re.compile("(?:100%|百分百)的?" + _alt(words("certainty_lawful"))) if words("certainty_lawful") else None
+        )
+        disease_words = words("disease")
+        disease = (
+            f"(?:{_alt(disease_words)}|[\u4e00-\u9fff]{{1,3}}?(?:病|炎|癌|瘤|结石|溃疡)(?!状|毒|人|号|假|房|床|历|友|情|热))"
+            if disease_words
+            else "(?!)"
+        )
+        self._disease_not = frozenset(words("disease_not"))
+        self._disease = re.compile(disease)
+        cure_verb = _alt(words("cure_verb")) if words("cure_verb") else "(?!)"
+        self._cure_forward = re.compile(f"{cure_verb}[^,]{{0,{CURE_GAP_CHARS}}}?{disease}")
+        self._cure_outcome = (
+            re.compile(
+                f"{disease}[^,]{{0,{OUTCOME_GAP_CHARS}}}?(?:就|都|也|全|彻底|马上|立马)?{_alt(words('cure_outcome'))}"
+            )
+            if words("cure_outcome")
+            else None
+        )
+        self._usage = re.compile(_alt(words("usage"))) if words("usage") else None
+        self._real_care = re.compile(_alt(words("real_care"))) if words("real_care") else None
+        dose = _alt(words("dose")) if words("dose") else "(?!)"
+        self._quick = re.compile(
+            f"(?:[一两三四五六七八九十几半1-9][0-9]*){dose}(?:就|即|便|就能|就可以|就会|内|之内|以内)?"
+            + (_alt(words("quick_outcome")) if words("quick_outcome") else "(?!)")
+        )
+        self._no_relapse = re.compile("(?:永不|再也不|再不|绝不|不会再|不再|不会|不)(?:复发|反复|犯病|反弹)")
+        skin = _alt(words("skin_problem")) if words("skin_problem") else "(?!)"
+        skin_noun = f"(?:{skin})(?!马|点狗|斓|驳|纹面料|料)"
+        self._skin_forward = re.compile(
+            f"{_alt(words('skin_verb'))}[^,]{{0,3}}?{skin_noun}" if words("skin_verb") else "(?!)"
+        )
+        self._skin_backward = re.compile(
+            f"{skin_noun}[^,]{{0,5}}?(?:都|全|就|也|能|会|一下|马上)?{_alt(words('skin_outcome'))}"
+            if words("skin_outcome")
+            else "(?!)"
+        )
+        self._skin_medical = re.compile(
+            f"{_alt(words('skin_medical_verb'))}[^,]{{0,3}}?{skin_noun}" if words("skin_medical_verb") else "(?!)"
+        )
+        self._whitening = re.compile(
+            "一抹(?:就)?白|白(?:[一两三几0-9]|好几)个(?:度|色号)|(?:皮肤|脸|肤色|肌肤|整个人)[^,]{0,6}?(?:越来越白|变白了?|白了一圈)"
+            "|美白淡斑|淡斑美白|亮白肤色|美白效果"
+        )
+        self._hair_growth = re.compile(
+            "(?:长出|长出来|生出|冒出)了?(?:新的?)?(?:头发|毛发|发根|新发|绒毛)|(?:头发|发际线)[^,]{0,4}?长(?:回来|出来)"
+            "|(?:不掉发|不脱发|掉发少了|脱发少了|防脱发|防脱(?!落|扣|钩|线|皮|漆|色|模)|固发|育发)"
+        )
+        self._urgency = re.compile(
+            "再不(?:买|抢|拍|下单|入手)(?:就)?(?:没了|没有了|涨价|恢复|来不及|亏了)"
+            "|(?:全民|全场|全部|人人)免单|下单(?:的)?全部免费|全部免费送"
+            "|最后[0-9一两三四五六七八九十几]+(?:分钟|秒)[^,]{0,10}?(?:涨价|恢复|原价|下架|抢|拍|优惠|价格|下单|结束|没了)"
+            "|仅此一次|再也没有这个价|以后再也没有这个价|(?:明天|下播|过了今天|一会儿|之后|马上)(?:就)?(?:恢复原价|涨回|涨价)"
+            "|倒计时[^,]{0,8}?(?:恢复|涨价|抢|原价|结束)"
+        )
+        self._finders: dict[PatternKind, Callable[[str], Iterator[Span]]] = {
+            "superlative": self._find_superlatives,
+            "rank_first": self._find_rank_first,
+            "unique": self._find_unique,
+            "pioneer": lambda text: _spans(self._pioneer, text),
+            "king": lambda text: _spans(self._king, text),
+            "certainty": self._find_certainty,
+            "cure": self._find_cures,
+            "quick_effect": lambda text: _spans(self._quick, text),
+            "no_relapse": lambda text: _spans(self._no_relapse, text),
+            "skin_efficacy": self._find_skin,
+            "skin_medical": lambda text: _spans(self._skin_medical, text),
+            "whitening": lambda text: _spans(self._whitening, text),
+            "hair_growth": lambda text: _spans(self._hair_growth, text),
+            "urgency": lambda text: _spans(self._urgency, text),
+        }
+        self._self_scope = re.compile(_alt(words("self_scope"))) if words("self_scope") else None
+        self._cited = re.compile(_alt(words("cited_source"))) if words("cited_source") else None
+        self._market_scope = re.compile(scope)
+
+    def find(self, text: str) -> list[tuple[PatternEntry, int, int]]:
+        """``(entry, start, end)`` for every pattern hit in normalized ``text``."""
+        hits = []
+        for entry in self.entries:
+            for start, end in self._finders[entry.kind](text):
+                hits.append((entry, start, end))
+        return hits
+
+    # -- absolute claims ---------------------------------------------------------------
+
+    def _find_superlatives(self, text: str) -> Iterator[Span]:
+        """最 + a word that grades the goods (最耐磨, 全国最大); not 最近, 最后, 最好先…,
+        最重要的是, 最大的优点, 最佳食用时间."""
+        tags = _word_tags()
+        position = text.find("最")
+        while position >= 0:
+            after = position + 1
+            while after < len(text) and text[after] == "最":  # 最最最划算
+                after += 1
+            span = self._superlative_at(text, position, after, tags)
+            if span is not None:
+                yield span
+            position = text.find("最", after)
+
+    def _superlative_at(self, text: str, at: int, after: int, tags: dict[str, str]) -> Span | None:
+        clause_end = text.find(CLAUSE_MARK, after)
+        rest = text[after : len(text) if clause_end < 0 else clause_end]
+        if not rest:
+            return None
+        word = ""
+        for size in range(min(SUPERLATIVE_LOOKAHEAD_CHARS, len(rest)), 0, -1):
+            candidate = rest[:size]
+            if candidate in self._evaluative or candidate in self._everyday or candidate in tags:
+                word = candidate
+                break
+        if not word:
+            return None
+        scoped = self._scope_before is not None and self._scope_before.search(text, 0, at) is not None
+        tail = rest[len(word) :]
+        if word in ("佳", "好") and self._consumer_tip and self._consumer_tip.match(tail):
+            return None  # 最佳食用时间, 最好保存方法: consumer tips (guide art. 5(2))
+        if word == "好" and tail and tail[0] not in "的用看吃喝穿闻听卖了" and not tail.startswith("之一"):
+            return None  # 最好 + a verb is advice (你最好先量一下)
+        if word in ("大", "小") and self._abstract_after and self._abstract_after.match(tail) and not scoped:
+            return None  # 最大的优点, 最大的是XL码
+        if word in self._everyday or pinyin_key(word) in self._everyday_sounds:
+            return None  # 最厚一天 is 最后一天 misheard
+        if word in self._evaluative:
+            return (at, after + len(word))
+        if tags.get(word, "").startswith("a") or (scoped and tags.get(word, "") in ("v", "vn", "an")):
+            return (at, after + len(word))
+        return None
+
+    def _find_rank_first(self, text: str) -> Iterator[Span]:
+        """销量第一, 行业第一, 第一品牌, 是第一的, 连续五年第一; not among pupils or runners."""
+        for start, end in _spans(self._rank_first, text):
+            clause = _clause(text, start, end)
+            if self._competition is not None and self._competition.search(clause):
+                continue
+            yield start, end
+
+    def _find_unique(self, text: str) -> Iterator[Span]:
+        """是唯一, 国内唯一, 唯一一款, 唯一能…; not 唯一的缺点, 我唯一的爱好."""
+        for match in self._unique.finditer(text):
+            at = text.find("唯一", match.start())
+            if at > 0 and text[at - 1] in "我你他她" and match.start() == at:
+                continue
+            if self._unique_personal is not None and self._unique_personal.match(text, at + 2):
+                continue
+            yield match.start(), match.end()
+
+    def _find_certainty(self, text: str) -> Iterator[Span]:
+        """100% + an effect or a guarantee; not 100%纯棉 (a label) or 百分百用心 (attitude)."""
+        if self._certainty is None:
+            return
+        for match in self._certainty.finditer(text):
+            if self._certainty_lawful is not None and self._certainty_lawful.match(text, match.start()):
+                continue
+            yield match.start(), match.end()
+
+    # -- medical and cosmetic claims ---------------------------------------------------
+
+    def _is_disease(self, word: str) -> bool:
+        return not any(word.endswith(not_disease) or not_disease in word for not_disease in self._disease_not)
+
+    def _find_cures(self, text: str) -> Iterator[Span]:
+        """A cure verb on a disease (能治颈椎病, 根除风湿), or a disease gone after using
+        the goods (喝了这个胃病就好了); not when a doctor or medicine did it."""
+        for match in self._cure_forward.finditer(text):
+            disease = self._disease.search(text, match.start(), match.end())
+            if disease and self._is_disease(disease.group()):
+                yield match.start(), match.end()
+        if self._cure_outcome is None:
+            return
+        for match in self._cure_outcome.finditer(text):
+            disease = self._disease.match(text, match.start())
+            if disease is None or not self._is_disease(disease.group()):
+                continue
+            if self._real_care is not None and self._real_care.search(text, 0, match.start()):
+                continue
+            if self._usage is not None and self._usage.search(text):
+                yield match.start(), match.end()
+
+    def _find_skin(self, text: str) -> Iterator[Span]:
+        """A verb of removing on a skin or hair problem (祛痘, 淡化细纹, 修复屏障), or the
+        problem gone (黄褐斑淡了, 痘坑都能填平)."""
+        yield from _spans(self._skin_forward, text)
+        yield from _spans(self._skin_backward, text)
+
+    # -- lawful uses of absolute terms ----------------------------------------------
+
+    def lawful_absolute(self, text: str, start: int, end: int) -> bool:
+        """True when an absolute term at ``text[start:end]`` is a lawful use the SAMR
+        2023 guide (art. 5) names: a comparison inside the speaker's own shop with no
+        market scope (这是我们店里卖得最好的一款), or a ranking that names its source
+        (根据平台榜单数据…排第一; 《广告法》第十一条), or a ranking among pupils or
+        runners (年级第一)."""
+        hit = text[start:end]
+        if self._market_scope.search(hit):
+            return False
+        if (
+            ("最佳" in hit or "最好" in hit)
+            and self._consumer_tip
+            and self._consumer_tip.match(text, text.index("最", start) + 2)
+        ):
+            return True  # 最佳食用时间, 最佳赏味期: consumer tips (guide art. 5(2))
+        ranking = any(word in hit for word in ("第一", "冠军", "第1", "no1", "top1", "首"))
+        comparative = ranking or any(word in hit for word in ("最", "卖得", "销量", "之一"))
+        if comparative and self._self_scope is not None:
+            # The shop's own range, named in the hit's clause or the one after it
+            # (这是我们店里卖得最好的一款; …销量最好的,只是我们自己店里).
+            left = text.rfind(CLAUSE_MARK, 0, start) + 1
+            right = text.find(CLAUSE_MARK, end)
+            right = len(text) if right < 0 else text.find(CLAUSE_MARK, right + 1)
+            if self._self_scope.search(text, left, len(text) if right < 0 else right):
+                return True
+        if ranking and self._cited is not None and self._cited.search(text):
+            return True
+        return (
+            ranking
+            and self._competition is not None
+            and self._competition.search(_clause(text, start, end)) is not None
+        )
+
+
+def _spans(pattern: re.Pattern[str], text: str) -> Iterator[Span]:
+    for match in pattern.finditer(text):
+        if match.end() > match.start():
+            yield match.start(), match.end()
+
+
+def _clause(text: str, start: int, end: int) -> str:
+    left = text.rfind(CLAUSE_MARK, 0, start) + 1
+    right = text.find(CLAUSE_MARK, end)
+    return text[left : len(text) if right < 0 else right]
