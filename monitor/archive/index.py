@@ -173,7 +173,10 @@ class EvidenceIndex:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls some failures (SQLITE_FULL, I/O errors) back itself; keep the first error.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise ArchiveWriteError(f"cannot update the archive index {self.path}: {exc}") from exc
