@@ -163,7 +163,12 @@ def iter_leaves(layout: ArchiveLayout, tree: TreeStore, start: int, end: int) ->
     """(seq, leaf bytes) of records ``start`` to ``end - 1``, read from the log (seeking by the tree offsets)."""
     if start >= end:
         return
-    offset = tree.record_span(start)[0] if start < tree.size else None
+    offset: int | None = None
+    if start < tree.size:
+        try:
+            offset = tree.record_span(start)[0]
+        except ArchiveError as exc:
+            log.warning("tree offsets unreadable (%s); reading %s from its start", exc, layout.records_log)
     seq = start if offset is not None else 0
     for _, line in iter_records(layout.records_log, start=offset or 0):
         if seq >= end:
