@@ -42,12 +42,10 @@ import fcntl
 import hashlib
 import json
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,7 @@ from monitor.alerts import Alert
 from monitor.archive.index import EvidenceIndex, EvidenceSummary
 from monitor.archive.layout import ArchiveLayout
 from monitor.archive.merkle import leaf_hash
-from monitor.archive.proofs import proof_document, stored_inclusion
+from monitor.archive.proofs import proof_document
 from monitor.archive.records import (
     FORMAT_VERSION,
     MEDIA_ALERT,
@@ -72,42 +70,29 @@ from monitor.archive.records import (
     encode_flac,
     evidence_id_of,
     iso_utc,
-    leaf_time,
     min_retain_until,
-    parse_iso,
     part,
 )
 from monitor.archive.recovery import (
-    iter_leaves,
     open_index,
-    rebuild_tree,
     recover_log,
     remove_index_files,
     remove_orphans,
     replay_index,
 )
-from monitor.archive.signing import Checkpoint, key_id, load_or_create_signing_key, sign_checkpoint
+from monitor.archive.retention import PurgeResult, purge_leaf, purge_targets
+from monitor.archive.signing import Checkpoint, key_id, load_or_create_signing_key
 from monitor.archive.store import LocalBlobStore, fsync_dir, write_file_durably
 from monitor.archive.tree import TreeStore
+from monitor.archive.writer import LogWriter
 from monitor.errors import ArchiveError, ArchiveIntegrityError, ArchiveWriteError
 
 log = logging.getLogger(__name__)
 
-CLOCK_STEP_WARN_S = 1.0
-"""A clock found this far behind the last recorded time is logged as stepped back (seconds)."""
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class PurgeResult:
-    """What one purge removed: evidence ids, blob names and the bytes freed."""
-
-    evidence_ids: list[str] = field(default_factory=list)
-    blobs: list[str] = field(default_factory=list)
-    bytes_freed: int = 0
 
 
 class EvidenceArchive:
@@ -126,9 +111,6 @@ class EvidenceArchive:
         self._signing_key_path = signing_key
         self._lock = threading.RLock()
         self._closed = True
-        self._pending_deletes: set[str] = set()
-        self._last_time: datetime | None = None  # latest time written to a leaf (never goes back)
-        self._tree_ok = True  # the stored tree hashes follow the log
 
     # ---- opening and recovery -------------------------------------------------------------
 
@@ -174,7 +156,7 @@ class EvidenceArchive:
             os.close(self._writer_fd)
             raise
         self._closed = False
-        if self._last_checkpoint is not None and self._last_checkpoint.note is None:
+        if self.writer.last_checkpoint is not None and self.writer.last_checkpoint.note is None:
             self._migrate_checkpoint()
 
     @staticmethod
@@ -214,19 +196,16 @@ class EvidenceArchive:
         self._key = load_or_create_signing_key(
             layout.key_dir, layout.tmp_dir, external=self._signing_key_path, has_history=has_history
         )
-        self.tree_store = self._open_tree_store()
-        recovered = recover_log(layout, self.tree_store, collect_blobs=was_dirty)
+        tree_store = self._open_tree_store()
+        recovered = recover_log(layout, tree_store, collect_blobs=was_dirty)
         last = recovered.checkpoint
         if last is not None and not last.verify(self._key.public_key()):
             raise ArchiveIntegrityError(
                 f"{layout.checkpoints_log}: the latest checkpoint (size {last.size}) does not verify under "
                 f"the signing key {key_id(self._key.public_key())}; run 'monitor archive verify'"
             )
-        self._log, self._checkpoints, self._tree = recovered.log, recovered.checkpoints, recovered.tree
-        self._last_checkpoint = last
-        if recovered.last_leaf is not None:
-            self._last_time = leaf_time(recovered.last_leaf)
-        self.index = open_index(layout, self._tree.size, self._leaves)
+        self.writer = LogWriter(layout, self._key, self.blobs, tree_store, recovered, self._clock, self._commit_lock)
+        self.index = open_index(layout, self.writer.size, self.writer.leaves)
         self._index_behind = False
         # Temp files are always leftovers here: this process holds the writer lock.
         removed_tmp = self.blobs.clean_tmp()
@@ -246,9 +225,6 @@ class EvidenceArchive:
                 path.unlink(missing_ok=True)
             return TreeStore(self.layout.tree_dir, writable=True)
 
-    def _leaves(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-        return iter_leaves(self.layout, self.tree_store, start, end)
-
     def _migrate_checkpoint(self) -> None:
         """Re-sign the current tree as a C2SP checkpoint (an archive written before them)."""
         with self._lock:
@@ -262,7 +238,7 @@ class EvidenceArchive:
         a hold or purge is decided); otherwise log it and try again after the next commit.
         """
         try:
-            replay_index(self.index, self.index.applied(), self._tree.size, self._leaves)
+            replay_index(self.index, self.index.applied(), self.writer.size, self.writer.leaves)
             self._index_behind = False
             return
         except ArchiveError as exc:
@@ -271,7 +247,7 @@ class EvidenceArchive:
             self.index.close()
             remove_index_files(self.layout)
             self.index = EvidenceIndex(self.layout.index)
-            replay_index(self.index, 0, self._tree.size, self._leaves)
+            replay_index(self.index, 0, self.writer.size, self.writer.leaves)
             self._index_behind = False
         except (ArchiveError, OSError) as exc:
             self._index_behind = True
@@ -282,113 +258,13 @@ class EvidenceArchive:
                     "nothing is decided from a stale index"
                 ) from exc
 
-    # ---- time ------------------------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        """The clock, held at the last recorded time if it stepped back (times never go back)."""
-        now = self._clock()
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-        if self._last_time is not None and now < self._last_time:
-            behind = (self._last_time - now).total_seconds()
-            if behind >= CLOCK_STEP_WARN_S:
-                log.warning("the clock is %.3f s behind the last archive record; holding time at %s",
-                            behind, iso_utc(self._last_time))
-            return self._last_time
-        self._last_time = now
-        return now
-
-    def _checkpoint_time(self) -> tuple[int, float]:
-        """The unix time to sign (never before the previous checkpoint) and how far the clock was behind it."""
-        now = self._clock()
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-        wanted = math.ceil(max(now, self._last_time or now).timestamp())
-        previous = self._last_checkpoint
-        if previous is None or not previous.time:
-            return wanted, 0.0
-        floor = math.ceil(parse_iso(previous.time).timestamp())
-        skew = max(0.0, parse_iso(previous.time).timestamp() - now.timestamp())
-        return max(wanted, floor), skew
-
-    # ---- committing ------------------------------------------------------------------------
-
     def _commit(self, leaves: list[bytes], parts: list[bytes]) -> Checkpoint:
-        """Durably store ``parts`` and append ``leaves`` under a new checkpoint (lock held)."""
+        """Commit through the log writer, then bring the index up to date (lock held)."""
         if self._closed:
             raise ArchiveError(f"the archive {self.layout.root} is closed")
-        self._retry_pending_deletes()
-        created: list[str] = []
-        with self._commit_lock():
-            try:
-                for data in parts:
-                    sha, new = self.blobs.put_new(data)
-                    if new:
-                        created.append(sha)
-                previous = self._log.append(leaves)
-                tree = self._tree.copy()
-                hashes = []
-                end = previous
-                for line in leaves:
-                    hashed = leaf_hash(line)
-                    tree.append(hashed)
-                    end += len(line) + 1
-                    hashes.append((hashed, end))
-                self._store_tree(hashes)
-                timestamp, skew = self._checkpoint_time()
-                if skew >= CLOCK_STEP_WARN_S:
-                    log.warning("the clock is %.3f s behind the last checkpoint; signing at its time", skew)
-                checkpoint = sign_checkpoint(self._key, tree.size, tree.root(), timestamp, observed_skew_s=skew)
-                try:
-                    self._checkpoints.append([checkpoint.to_line()])
-                except ArchiveWriteError:
-                    self._rollback_log(previous)
-                    raise
-            except ArchiveWriteError:
-                self._discard_blobs(created)
-                raise
-            self._tree = tree
-            self._last_checkpoint = checkpoint
+        checkpoint = self.writer.commit(leaves, parts)
         self._sync_index(strict=False)
         return checkpoint
-
-    def _store_tree(self, hashes: list[tuple[bytes, int]]) -> None:
-        """Store the new leaves' tree hashes before the checkpoint is signed (readers rely on it)."""
-        if not self._tree_ok:
-            return
-        try:
-            if self.tree_store.size != self._tree.size:
-                self.tree_store.truncate(self._tree.size)
-            self.tree_store.append(hashes)
-        except (ArchiveError, ValueError) as exc:
-            self._tree_ok = False
-            log.error("stored tree hashes not updated (%s); proofs will rebuild them from the log", exc)
-
-    def _rollback_log(self, previous: int) -> None:
-        try:
-            self._log.truncate_to(previous)
-        except ArchiveWriteError:
-            self._log.length = previous  # the tail is cut before the next append
-        if self._tree_ok:
-            try:
-                self.tree_store.truncate(self._tree.size)
-            except ArchiveError:
-                self._tree_ok = False
-
-    def _discard_blobs(self, shas: list[str]) -> None:
-        for sha in shas:
-            try:
-                self.blobs.delete(sha)
-            except ArchiveWriteError:
-                self._pending_deletes.add(sha)
-
-    def _retry_pending_deletes(self) -> None:
-        for sha in list(self._pending_deletes):
-            try:
-                self.blobs.delete(sha)
-            except ArchiveWriteError:
-                continue
-            self._pending_deletes.discard(sha)
 
     # ---- the writer API --------------------------------------------------------------------
 
@@ -428,7 +304,7 @@ class EvidenceArchive:
             )
             blobs.append(flac)
         with self._lock:
-            now = self._now()
+            now = self.writer.now()
             retain_until = max(add_years(retain_from or now, self.retention_years), min_retain_until(now))
             leaf = {
                 "v": FORMAT_VERSION,
@@ -475,7 +351,7 @@ class EvidenceArchive:
         except (TypeError, ValueError) as exc:
             raise ArchiveError(f"session {session_id}: transcript is not JSON-serialisable: {exc}") from exc
         with self._lock:
-            now = self._now()
+            now = self.writer.now()
             retain_until = max(add_years(ended_at, self.retention_years), min_retain_until(now))
             try:
                 covers = self.index.uncovered_alerts(room_id, iso_utc(started_at))
@@ -514,7 +390,7 @@ class EvidenceArchive:
                 "v": FORMAT_VERSION,
                 "kind": "release" if release else "hold",
                 "evidence_id": evidence_id,
-                "at": iso_utc(self._now()),
+                "at": iso_utc(self.writer.now()),
                 "reason": reason,
             }
             self._commit([canonical_json(leaf)], [])
@@ -539,7 +415,7 @@ class EvidenceArchive:
         """
         with self._lock:
             record = self._require(evidence_id)
-            leaf = decision_leaf(record, decision=decision, by=by, reason=reason, at=iso_utc(self._now()))
+            leaf = decision_leaf(record, decision=decision, by=by, reason=reason, at=iso_utc(self.writer.now()))
             line = canonical_json(leaf)
             self._commit([line], [])
             return {**leaf, "decision_id": evidence_id_of(line)}
@@ -572,54 +448,25 @@ class EvidenceArchive:
         """
         with self._lock:
             summary = self._require(evidence_id)
-            checkpoint = self._last_checkpoint
-            if checkpoint is None:
-                raise ArchiveError(f"the archive {self.layout.root} has no signed checkpoint yet")
-            record = self._read_record(summary.seq)
+            record = self.writer.read_record(summary.seq)
             if evidence_id_of(record) != evidence_id:
                 raise ArchiveIntegrityError(
                     f"record #{summary.seq} of {self.layout.records_log} is not evidence {evidence_id}; "
                     "run 'monitor archive verify'"
                 )
             leaf = leaf_hash(record)
-            path = stored_inclusion(self.tree_store, summary.seq, checkpoint, leaf) if self._tree_ok else None
-            if path is None:
-                log.warning("stored tree hashes do not prove record #%d; rebuilding them from the log", summary.seq)
-                rebuild_tree(self.layout, self.tree_store, self._tree.size)
-                self._tree_ok = True
-                path = stored_inclusion(self.tree_store, summary.seq, checkpoint, leaf)
-            if path is None:
-                raise ArchiveIntegrityError(
-                    f"{self.layout.records_log} does not match the latest signed checkpoint; "
-                    "run 'monitor archive verify'"
-                )
+            path, checkpoint = self.writer.inclusion(summary.seq, leaf)
             document = proof_document(evidence_id, summary.seq, record, leaf, path, checkpoint,
                                       self._key.public_key())
         purged = {"at": summary.purged_at} if summary.purged_at else None
         return {**document, "purged": purged, "record": json.loads(record)}
 
-    def _read_record(self, seq: int) -> bytes:
-        """The leaf bytes of record ``seq`` (one read at the offset the tree store keeps)."""
-        if self._tree_ok and seq < self.tree_store.size:
-            try:
-                start, end = self.tree_store.record_span(seq)
-                with open(self.layout.records_log, "rb") as handle:
-                    handle.seek(start)
-                    data = handle.read(end - start)
-                if len(data) == end - start and data.endswith(b"\n"):
-                    return data[:-1]
-            except (ArchiveError, OSError) as exc:
-                log.warning("record #%d not found through the tree offsets (%s); reading the log", seq, exc)
-        for _, line in iter_leaves(self.layout, self.tree_store, seq, seq + 1):
-            return line
-        raise ArchiveError(f"{self.layout.records_log} has no record #{seq}")
-
     def checkpoint_text(self) -> str:
         """The latest checkpoint as a C2SP signed note (what ``monitor archive checkpoint`` prints)."""
         with self._lock:
-            if self._last_checkpoint is None:
+            if self.writer.last_checkpoint is None:
                 raise ArchiveError(f"the archive {self.layout.root} has no signed checkpoint yet")
-            return self._last_checkpoint.text()
+            return self.writer.last_checkpoint.text()
 
     def purge(self, *, now: datetime | None = None, evidence_ids: list[str] | None = None) -> PurgeResult:
         """Delete the stored content of records past ``retain_until`` and not on hold.
@@ -633,53 +480,24 @@ class EvidenceArchive:
         """
         with self._lock:
             self._sync_index(strict=True)
-            clock_now = self._now()
+            clock_now = self.writer.now()
             cutoff = now or clock_now
             if cutoff > clock_now:
                 raise ArchiveError(
                     f"purge time {iso_utc(cutoff)} is later than the system clock {iso_utc(clock_now)}; "
                     "retention cannot be shortened by moving the clock forward"
                 )
-            cutoff_text = iso_utc(cutoff)
-            if evidence_ids is None:
-                targets = self.index.expired(cutoff_text)
-            else:
-                targets = []
-                for eid in evidence_ids:
-                    record = self._require(eid)
-                    if record.purged_at is not None:
-                        raise ArchiveError(f"evidence {eid} was already purged at {record.purged_at}")
-                    if record.held:
-                        raise ArchiveError(f"evidence {eid} is under legal hold; release it first")
-                    if record.retain_until > cutoff_text:
-                        raise ArchiveError(
-                            f"evidence {eid} must be retained until {record.retain_until}; purge refused"
-                        )
-                    targets.append(eid)
+            targets = purge_targets(self.index, iso_utc(cutoff), evidence_ids)
             if not targets:
                 return PurgeResult()
-            target_set = set(targets)
-            doomed: set[str] = set()
-            for eid in targets:
-                for info in self.index.parts(eid).values():
-                    users = self.index.blob_users(info["sha256"])
-                    if all(user in target_set or purged for user, purged in users):
-                        doomed.add(info["sha256"])
-            leaf = {
-                "v": FORMAT_VERSION,
-                "kind": "purge",
-                "at": cutoff_text,
-                "recorded_at": iso_utc(clock_now),
-                "evidence_ids": sorted(target_set),
-                "blobs": sorted(doomed),
-            }
+            leaf = purge_leaf(self.index, targets, iso_utc(cutoff), iso_utc(clock_now))
             self._commit([canonical_json(leaf)], [])
-            result = PurgeResult(evidence_ids=sorted(target_set), blobs=sorted(doomed))
-            for sha in sorted(doomed):
+            result = PurgeResult(evidence_ids=leaf["evidence_ids"], blobs=leaf["blobs"])
+            for sha in result.blobs:
                 path = self.blobs.path_for(sha)
                 with suppress(OSError):
                     result.bytes_freed += path.stat().st_size
-                self._discard_blobs([sha])
+                self.writer.discard_blobs([sha])
             return result
 
     # ---- reading ---------------------------------------------------------------------------
@@ -718,12 +536,17 @@ class EvidenceArchive:
     @property
     def size(self) -> int:
         """Number of leaves in the log (every kind)."""
-        return self._tree.size
+        return self.writer.size
 
     @property
     def last_checkpoint(self) -> Checkpoint | None:
         """The latest signed checkpoint (None for an empty archive)."""
-        return self._last_checkpoint
+        return self.writer.last_checkpoint
+
+    @property
+    def tree_store(self) -> TreeStore:
+        """The stored tree hashes (derived from the log)."""
+        return self.writer.tree_store
 
     def close(self) -> None:
         """Release files and locks; a clean close removes the ``DIRTY`` marker."""
@@ -731,16 +554,10 @@ class EvidenceArchive:
             if self._closed:
                 return
             self._closed = True
-            self._retry_pending_deletes()
+            self.writer.retry_pending_deletes()
             self.index.close()
-            try:
-                self.tree_store.sync()
-            except ArchiveError as exc:
-                log.warning("stored tree hashes not synced (%s); checked against the log on the next open", exc)
-            self.tree_store.close()
-            self._log.close()
-            self._checkpoints.close()
-            if not self._pending_deletes:
+            self.writer.close()
+            if not self.writer.pending_deletes:
                 try:
                     self.layout.dirty_marker.unlink(missing_ok=True)
                     fsync_dir(self.layout.root)
