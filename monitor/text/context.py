@@ -151,7 +151,7 @@ _REFUSALS = (
     "不这么说", "不这样说", "不这么讲", "不这么卖", "不这样卖", "不这么叫", "不这样叫", "不这么宣传",
     "没这么说过", "没这么说", "没说过", "不乱说", "不乱讲", "不能说", "不能讲", "不能用", "不能叫", "不敢说",
     "不让说", "不让用", "不允许", "不支持", "不建议", "不承诺", "不做", "不说", "不讲", "不提", "不聊", "不收",
-    "不卖", "不碰", "不干", "不搞", "不接", "不叫", "不用", "不懂", "不会看", "说不清楚", "说不清", "担不起",
+    "不卖", "不碰", "不干", "不搞", "不接", "不叫", "不用", "不懂", "不会看", "说不清楚", "说不清", "担不起", "不敢",
     "别问我", "别问", "别加", "别信", "别乱传", "别误会", "别搞混", "是违规的", "违规", "是违法的", "违法", "禁止",
     "不能这么说", "不能这么叫", "不让这么叫", "不让这么说", "没法保证", "没办法保证", "保证不了",
 )  # fmt: skip
@@ -296,7 +296,7 @@ def is_disowned(text: str, start: int, end: int) -> bool:
     tail = f"(?:{_TAIL}|{re.escape(hit)})*"
     meta = _alternation((*_META, f"不{hit}的", f"不{hit}"))
     same = re.fullmatch(
-        f"(?P<meta>{meta}*){_SUBJECT}(?P<refusal>{_REFUSAL}|{_alternation(_META_REFUSALS)}){tail}", after
+        f"(?P<meta>{meta}*)的?{_SUBJECT}(?P<refusal>{_REFUSAL}|{_alternation(_META_REFUSALS)}){tail}", after
     )
     refused = same and (same.group("meta") or same.group("refusal") not in _META_REFUSALS)
     if refused and not _PRETERITION.search(rest):

@@ -154,6 +154,7 @@ class TextEngine:
         self._topic_rooms = [frozenset(topic_rooms[w]) for w in self._topic_words]
         self._topics = ahocorasick_rs.AhoCorasick(self._topic_words) if topic_rooms else None
         self.patterns = PatternSet(lexicon.patterns) if lexicon.patterns else None
+        self._rule_categories = {rule.rule_id: rule.category for rule in lexicon}
         # Pattern hits travel as exact hits of a rule of their own (no surfaces to match).
         self._pattern_rules = {
             entry.rule_id: Rule(
@@ -223,6 +224,14 @@ class TextEngine:
             _Candidate(self._pattern_rules[entry.rule_id], start, end, Source.LEXICON)
             for entry, start, end in self.patterns.find(text)
         ]
+
+    def _excused(self, candidate: _Candidate, innocent_rule_ids: frozenset[str]) -> bool:
+        """An innocent phrase excuses its own rules' hits, and pattern hits of their category."""
+        if candidate.rule.rule_id in innocent_rule_ids:
+            return True
+        return candidate.rule.rule_id in self._pattern_rules and any(
+            self._rule_categories.get(rule_id) is candidate.rule.category for rule_id in innocent_rule_ids
+        )
 
     def _lawful_use(self, candidate: _Candidate, text: str) -> bool:
         """An absolute term used as the SAMR 2023 guide allows (see patterns.lawful_absolute)."""
@@ -299,7 +308,7 @@ class TextEngine:
                 and c.rule.entry.pinyin == "room"
                 and (context.category is None or context.category not in c.rule.rooms)
             )
-            and not any(s <= c.start and c.end <= e and c.rule.rule_id in ids for s, e, ids in innocent)
+            and not any(s <= c.start and c.end <= e and self._excused(c, ids) for s, e, ids in innocent)
             and self._on_word_boundaries(c, text, boundary_cache)
             and not self._lawful_use(c, text)
         ]
@@ -379,7 +388,7 @@ class TextEngine:
                 return (0.8 if claim_nearby else 0.7) if supported else None
             return 0.95
         heard = text[cand.start : cand.end]
-        if self.segmenter.is_frequent_word(heard, FREQUENT_WORD_MIN_FREQ):
+        if self.segmenter.is_frequent_word(_misheard_part(heard, cand.form), FREQUENT_WORD_MIN_FREQ):
             return None
         if self.segmenter.is_dictionary_word(heard):
             # A real word that shares the sound (升职 for 升值): only a claim nearby tells.
@@ -421,6 +430,22 @@ class TextEngine:
             )
             for f in findings
         ]
+
+
+def _misheard_part(heard: str, form: str) -> str:
+    """``heard`` without the characters it shares with ``form`` at either end: the words the
+    transcriber actually wrote instead of the term (最简单 for 最尖端 -> 简单). The whole
+    heard text when fewer than two characters would be left (足经 for 足金)."""
+    low, high = 0, len(heard)
+    while low < high and low < len(form) and heard[low] == form[low]:
+        low += 1
+    while (
+        high > low
+        and len(form) - (len(heard) - high) - 1 >= 0
+        and heard[high - 1] == form[len(form) - (len(heard) - high) - 1]
+    ):
+        high -= 1
+    return heard[low:high] if high - low >= 2 else heard
 
 
 def _cjk_count(form: str) -> int:

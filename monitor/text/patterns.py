@@ -66,7 +66,7 @@ class PatternsFile(BaseModel):
 
 
 REQUIRED_LISTS: dict[PatternKind, tuple[str, ...]] = {
-    "superlative": ("evaluative", "everyday", "abstract_after", "scope", "consumer_tip"),
+    "superlative": ("evaluative", "everyday", "abstract_after", "scope", "consumer_tip", "dimension", "goods_attribute"),
     "rank_first": ("scope", "rank_noun", "first_noun", "competition"),
     "unique": ("scope", "unique_personal", "unique_claim"),
     "pioneer": ("scope",),
@@ -98,6 +98,10 @@ def _word_tags() -> dict[str, str]:
 
 Span = tuple[int, int]
 
+GAP = "[^,不没别无未]"
+"""A character allowed between a verb and its object: a negation there (去不了皱纹,
+治不了颈椎病) makes the pair no claim."""
+
 
 class PatternSet:
     """The compiled patterns of one ``_patterns.yaml``; :meth:`find` is thread-safe."""
@@ -112,6 +116,10 @@ class PatternSet:
 
         self._evaluative = frozenset(words("evaluative"))
         self._everyday = frozenset(words("everyday"))
+        self._dimension = frozenset(words("dimension"))
+        self._goods_attribute = (
+            re.compile(_alt(words("goods_attribute"))) if words("goods_attribute") else None
+        )
         # Time and quantity words after 最 (最后, 最近, 最多): a word that sounds like one is it.
         self._everyday_sounds = frozenset(pinyin_key(w) for w in ("后", "近", "初", "终", "早", "晚", "多", "少"))
         self._scope_before = (
@@ -164,7 +172,7 @@ class PatternSet:
         self._disease_not = frozenset(words("disease_not"))
         self._disease = re.compile(disease)
         cure_verb = _alt(words("cure_verb")) if words("cure_verb") else "(?!)"
-        self._cure_forward = re.compile(f"{cure_verb}[^,]{{0,{CURE_GAP_CHARS}}}?{disease}")
+        self._cure_forward = re.compile(f"{cure_verb}{GAP}{{0,{CURE_GAP_CHARS}}}?{disease}")
         self._cure_outcome = (
             re.compile(
                 f"{disease}[^,]{{0,{OUTCOME_GAP_CHARS}}}?(?:就|都|也|全|彻底|马上|立马)?{_alt(words('cure_outcome'))}"
@@ -183,7 +191,7 @@ class PatternSet:
         skin = _alt(words("skin_problem")) if words("skin_problem") else "(?!)"
         skin_noun = f"(?:{skin})(?!马|点狗|斓|驳|纹面料|料)"
         self._skin_forward = re.compile(
-            f"{_alt(words('skin_verb'))}[^,]{{0,3}}?{skin_noun}" if words("skin_verb") else "(?!)"
+            f"{_alt(words('skin_verb'))}{GAP}{{0,3}}?{skin_noun}" if words("skin_verb") else "(?!)"
         )
         self._skin_backward = re.compile(
             f"{skin_noun}[^,]{{0,5}}?(?:都|全|就|也|能|会|一下|马上)?{_alt(words('skin_outcome'))}"
@@ -191,7 +199,7 @@ class PatternSet:
             else "(?!)"
         )
         self._skin_medical = re.compile(
-            f"{_alt(words('skin_medical_verb'))}[^,]{{0,3}}?{skin_noun}" if words("skin_medical_verb") else "(?!)"
+            f"{_alt(words('skin_medical_verb'))}{GAP}{{0,3}}?{skin_noun}" if words("skin_medical_verb") else "(?!)"
         )
         self._whitening = re.compile(
             "一抹(?:就)?白|白(?:[一两三几0-9]|好几)个(?:度|色号)|(?:皮肤|脸|肤色|肌肤|整个人)[^,]{0,6}?(?:越来越白|变白了?|白了一圈)"
@@ -199,7 +207,7 @@ class PatternSet:
         )
         self._hair_growth = re.compile(
             "(?:长出|长出来|生出|冒出)了?(?:新的?)?(?:头发|毛发|发根|新发|绒毛)|(?:头发|发际线)[^,]{0,4}?长(?:回来|出来)"
-            "|(?:不掉发|不脱发|掉发少了|脱发少了|防脱发|防脱(?!落|扣|钩|线|皮|漆|色|模)|固发|育发)"
+            "|(?:不掉发|不脱发|掉发少了|脱发少了|固发|育发)"
         )
         self._urgency = re.compile(
             "再不(?:买|抢|拍|下单|入手)(?:就)?(?:没了|没有了|涨价|恢复|来不及|亏了)"
@@ -267,14 +275,24 @@ class PatternSet:
             return None
         scoped = self._scope_before is not None and self._scope_before.search(text, 0, at) is not None
         tail = rest[len(word) :]
-        if word in ("佳", "好") and self._consumer_tip and self._consumer_tip.match(tail):
-            return None  # 最佳食用时间, 最好保存方法: consumer tips (guide art. 5(2))
+        if self._consumer_tip and self._consumer_tip.match(tail.removeprefix("的")):
+            return None  # 最佳食用时间, 最简单的方法: consumer tips (guide art. 5(2))
+        if tail.startswith(("的时候", "时候", "的时刻")):
+            return None  # 最慢的时候: when, not what the goods are
         if word == "好" and tail and tail[0] not in "的用看吃喝穿闻听卖了" and not tail.startswith("之一"):
             return None  # 最好 + a verb is advice (你最好先量一下)
+        if re.match("[^,]{0,2}(?:[0-9零两几半]|零下|[一二三四五六七八九十][米斤克度块元个天年])", tail):
+            return None  # a range in a specification: 最高48度, 最长1米5, 最低气温零下12度
+        before = text[max(0, at - 3) : at]
+        if any(mark in before for mark in ("档", "挡", "以后", "之后", "时候")):
+            return None  # 第一档最轻 (a setting), 第三泡以后最好喝 (when to drink it)
         if word in ("大", "小") and self._abstract_after and self._abstract_after.match(tail) and not scoped:
             return None  # 最大的优点, 最大的是XL码
         if word in self._everyday or pinyin_key(word) in self._everyday_sounds:
             return None  # 最厚一天 is 最后一天 misheard
+        if word in self._dimension and not scoped:
+            attribute = self._goods_attribute is not None and self._goods_attribute.search(text, 0, at)
+            return (at, after + len(word)) if attribute else None
         if word in self._evaluative:
             return (at, after + len(word))
         if tags.get(word, "").startswith("a") or (scoped and tags.get(word, "") in ("v", "vn", "an")):
@@ -354,6 +372,8 @@ class PatternSet:
             and self._consumer_tip.match(text, text.index("最", start) + 2)
         ):
             return True  # 最佳食用时间, 最佳赏味期: consumer tips (guide art. 5(2))
+        if self._competition is not None and self._competition.search(_clause(text, start, end)):
+            return True  # 年级第一, 本赛季最佳进球: pupils and players, not goods
         ranking = any(word in hit for word in ("第一", "冠军", "第1", "no1", "top1", "首"))
         comparative = ranking or any(word in hit for word in ("最", "卖得", "销量", "之一"))
         if comparative and self._self_scope is not None:
