@@ -329,26 +329,39 @@ class RoomSession:
         if self._grace_timer is not None:
             self._grace_timer.cancel()
             self._grace_timer = None
-        self._take_16k(self._resampler.flush())
-        for segment in self._segmenter.flush():
-            self._enqueue(segment)
-        await self._idle.wait()
-        self.resources.scheduler.forget(self)
-        ended_at = datetime.now(UTC)
         record_id = None
-        if self.accepted_bytes or self.transcript:
-            # a session that never received audio has nothing to keep (and a client churning
-            # empty sessions must not fill the archive)
-            record_id = await self.resources.scheduler.run_blocking(
-                partial(
-                    self.resources.evidence.record_session,
-                    session_id=self.session_id,
-                    room_id=self.room_id,
-                    anchor_id=self.anchor_id,
-                    transcript=list(self.transcript),
-                    started_at=self.started_at,
-                    ended_at=ended_at,
+        try:
+            self._take_16k(self._resampler.flush())
+            for segment in self._segmenter.flush():
+                self._enqueue(segment)
+            await self._idle.wait()
+            self.resources.scheduler.forget(self)
+            ended_at = datetime.now(UTC)
+            if self.accepted_bytes or self.transcript:
+                # a session that never received audio has nothing to keep (and a client churning
+                # empty sessions must not fill the archive)
+                record_id = await self.resources.scheduler.run_blocking(
+                    partial(
+                        self.resources.evidence.record_session,
+                        session_id=self.session_id,
+                        room_id=self.room_id,
+                        anchor_id=self.anchor_id,
+                        transcript=list(self.transcript),
+                        started_at=self.started_at,
+                        ended_at=ended_at,
+                    )
                 )
+        except Exception:
+            # the room still ends (its client gets `stopped`, the room is freed); what was sent stays sent
+            log.exception("room %s session %s failed while finishing", self.room_id, self.session_id)
+            self.resources.scheduler.forget(self)
+            self.push(
+                {
+                    "type": "error",
+                    "code": "internal",
+                    "fatal": False,
+                    "message": "the end of the stream could not be flushed completely",
+                }
             )
         self.push(
             {

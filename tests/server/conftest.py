@@ -86,6 +86,8 @@ class RunningServer:
             self.call(self.server.drain(), timeout=120)
 
     def close(self) -> None:
+        if self.loop.is_closed():
+            return
         self.drain()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

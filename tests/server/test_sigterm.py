@@ -27,11 +27,15 @@ REPO = Path(__file__).resolve().parents[2]
 class ServeProcess:
     """``python -m monitor serve --port 0`` with the test tokens; lines of stdout in a queue."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, inject: str | None = None) -> None:
+        """``inject``: Python run in the server process before it starts (fault injection)."""
         tokens = {"ingest-token": {"role": "ingest"}, "moderator-token": {"role": "moderator"}}
         env = {**os.environ, "MONITOR_TOKENS": json.dumps(tokens), "MONITOR_DATA_DIR": str(data_dir)}
+        entry = ["-m", "monitor.cli"]
+        if inject is not None:
+            entry = ["-c", f"{inject}\nimport sys\nfrom monitor.cli import main\nsys.exit(main(sys.argv[1:]))"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, *entry, "serve", "--host", "127.0.0.1", "--port", "0"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
