@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     archive_retry_s: float = Field(
         default=5.0, gt=0, description="Seconds between attempts to open an archive that failed to open."
     )
+    signing_key: Path | None = Field(
+        default=None,
+        description="Archive signing key (Ed25519 PEM, mode 0600) kept outside the data dir; "
+        "default: <data_dir>/keys/signing_key.pem.",
+    )
 
     # ASR (faster-whisper / CTranslate2)
     asr_model: Path | None = Field(

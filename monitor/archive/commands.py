@@ -97,6 +97,11 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, int]:
     return (args.data_dir or settings.data_dir), settings.archive_retention_years
 
 
+def _open_for_writing(args: argparse.Namespace) -> EvidenceArchive:
+    data_dir, years = _resolve(args)
+    return EvidenceArchive.open(data_dir, retention_years=years, signing_key=load_settings().signing_key)
+
+
 def _run_verify(args: argparse.Namespace) -> int:
     data_dir, _ = _resolve(args)
     report = verify_archive(data_dir, public_key_path=args.public_key, witness_path=args.witness)
@@ -145,9 +150,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_purge(args: argparse.Namespace) -> int:
-    data_dir, years = _resolve(args)
     now = parse_iso(args.now) if args.now else None
-    with EvidenceArchive.open(data_dir, retention_years=years) as archive:
+    with _open_for_writing(args) as archive:
         result = archive.purge(now=now, evidence_ids=args.evidence_ids or None)
     print(f"purged {len(result.evidence_ids)} record(s), {len(result.blobs)} file(s), "
           f"{result.bytes_freed} bytes freed")
@@ -155,8 +159,7 @@ def _run_purge(args: argparse.Namespace) -> int:
 
 
 def _run_hold(args: argparse.Namespace) -> int:
-    data_dir, years = _resolve(args)
-    with EvidenceArchive.open(data_dir, retention_years=years) as archive:
+    with _open_for_writing(args) as archive:
         archive.hold(args.evidence_id, reason=args.reason, release=args.release)
     print(f"{'released the hold on' if args.release else 'placed a legal hold on'} {args.evidence_id}")
     return 0

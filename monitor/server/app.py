@@ -26,8 +26,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from monitor.config import Settings
-from monitor.errors import ArchiveError, ProtocolError
-from monitor.server.auth import ALERTS_PATH, CONSOLE_ROLES, INGEST_PATH, Denial, Grant, authorize
+from monitor.errors import ArchiveError, ArchiveKeyError, ProtocolError
+from monitor.server.auth import ALERTS_PATH, CONSOLE_ROLES, INGEST_PATH, Denial, Grant, authenticate, authorize
 from monitor.server.connection import RoomConnection, serve_subscriber
 from monitor.server.console_routes import ConsoleRoutes, same_origin
 from monitor.server.console_sessions import ConsoleSessions
@@ -43,6 +43,9 @@ from monitor.server.session import Resources, RoomSession
 from monitor.taxonomy import CATEGORIES, Severity
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_PATH = "/v1/checkpoint"
+"""The archive's latest signed checkpoint (C2SP note), for witnesses; any valid token."""
 
 
 
@@ -171,7 +174,9 @@ class MonitorServer:
         while not self._draining:
             await asyncio.sleep(self.settings.archive_retry_s)
             try:
-                archive = await asyncio.to_thread(EvidenceArchive.open, self.settings.data_dir)
+                archive = await asyncio.to_thread(
+                    EvidenceArchive.open, self.settings.data_dir, signing_key=self.settings.signing_key
+                )
             except (ArchiveError, OSError) as exc:
                 evidence.set_missing(str(exc))
                 self.metrics.archive_errors.inc()
@@ -208,7 +213,9 @@ class MonitorServer:
         from monitor.archive.archive import EvidenceArchive
 
         try:
-            archive = EvidenceArchive.open(self.settings.data_dir)
+            archive = EvidenceArchive.open(self.settings.data_dir, signing_key=self.settings.signing_key)
+        except ArchiveKeyError:
+            raise  # a missing or wrong signing key would orphan every checkpoint: refuse to start
         except (ArchiveError, OSError) as exc:
             # alerts matter more than their evidence: serve anyway, evidence_id null, errors counted
             log.error(
@@ -247,6 +254,8 @@ class MonitorServer:
             return _text_response(
                 connection, 200, self.metrics.render().decode(), Content_Type=self.metrics.content_type
             )
+        if parts.path == CHECKPOINT_PATH:
+            return await self._checkpoint(connection, request)
         if self.console.handles(parts.path):
             return await self.console.respond(connection, request)
         if parts.path not in (INGEST_PATH, ALERTS_PATH):
@@ -264,6 +273,21 @@ class MonitorServer:
         if not self.ready:
             return _text_response(connection, 503, "not ready: models loading or server draining\n")
         return None
+
+    async def _checkpoint(self, connection: ServerConnection, request: Request) -> Response:
+        """``GET /v1/checkpoint`` (any valid token): the archive's latest C2SP signed checkpoint,
+        the same text as ``monitor archive checkpoint``, for witnesses to keep."""
+        from monitor.archive.witness import latest_checkpoint_text
+
+        grant = authenticate(self.settings.tokens, _plain(request.headers), self.sessions)
+        if isinstance(grant, Denial):
+            return _text_response(connection, grant.status, grant.reason + "\n",
+                                  WWW_Authenticate='Bearer realm="monitor"')
+        try:
+            text = await asyncio.to_thread(latest_checkpoint_text, self.settings.data_dir)
+        except ArchiveError as exc:
+            return _text_response(connection, 503, f"{exc}\n")
+        return _text_response(connection, 200, text, Content_Type="text/plain; charset=utf-8")
 
     def _authorize(self, request: Request) -> Grant | Denial:
         decision = authorize(self.settings.tokens, _plain(request.headers), request.path, self.sessions)
