@@ -34,6 +34,9 @@ def _writer(data_dir: Path, pipe_fd: int, seed: int) -> None:
             clip = make_clip(0.25, seed=seed + number) if number % 4 else None
             eid = archive.record_alert(alert, clip=clip, clip_start=1.0, transcript=f"{seed}/{number}")
             os.write(pipe_fd, f"{eid}\n".encode())
+            if number % 5 == 2:
+                archive.hold(eid, reason="kill test")
+                os.write(pipe_fd, f"held {eid}\n".encode())
             if number % 7 == 6:
                 archive.record_session(session_id=f"s{seed}-{number}", room_id=f"r{seed % 3}", anchor_id="a",
                                        transcript=[{"text": str(number)}],
@@ -54,6 +57,7 @@ def test_sigkill_at_random_moments_never_loses_an_acknowledged_record(tmp_path: 
     encode_flac(make_clip(0.1), 16000)  # warm the codec up before forking: runs stay short
     rng = random.Random(20240301)
     acknowledged: list[str] = []
+    held: list[str] = []
     started = time.monotonic()
     kills = 0
     while kills < KILLS and time.monotonic() - started < TIME_BUDGET_S:
@@ -70,17 +74,23 @@ def test_sigkill_at_random_moments_never_loses_an_acknowledged_record(tmp_path: 
         kills += 1
         with os.fdopen(read_fd, "rb") as pipe:
             output = pipe.read().decode()
-        acknowledged += [line for line in output.split("\n")[:-1]]
+        lines = output.split("\n")[:-1]
+        acknowledged += [line for line in lines if not line.startswith("held ")]
+        held += [line.split()[1] for line in lines if line.startswith("held ")]
 
         with EvidenceArchive.open(data_dir) as archive:
             for eid in acknowledged:
                 record = archive.get(eid)  # raises if an acknowledged record was lost
-                assert archive.read_part(eid, "transcript"), record
+                for role in archive.index.parts(eid):  # every stored part is there and hashes right
+                    assert archive.read_part(eid, role) is not None, (record, role)
+            for eid in held:
+                assert archive.get(eid).held, f"the acknowledged hold on {eid} was lost"
         report = verify_archive(data_dir)
         assert report.ok, f"after kill {kills}: {[str(p) for p in report.problems]}"
         assert report.alerts >= len(acknowledged)
         assert not list((data_dir / "tmp").iterdir())
 
-    print(f"{kills} kills in {time.monotonic() - started:.1f} s, {len(acknowledged)} acknowledged records kept")
+    print(f"{kills} kills in {time.monotonic() - started:.1f} s, {len(acknowledged)} acknowledged records "
+          f"and {len(held)} holds kept")
     assert kills >= 100, f"only {kills} kills fit in {TIME_BUDGET_S} s"
     assert len(acknowledged) > 50  # the writer made real progress between kills
