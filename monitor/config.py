@@ -24,7 +24,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cpus() -> int:
-    return max(1, os.cpu_count() or 1)
+    """The cores this process may run on (its affinity: a container's or taskset's share), else all."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def default_asr_workers() -> int:

@@ -63,14 +63,14 @@ def test_config_file_values_apply(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert (settings.port, settings.max_sessions_per_token) == (9000, 7)
 
 
-def test_defaults_follow_the_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+def test_defaults_follow_the_cores_the_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert (default_asr_workers(), default_asr_threads()) == (2, 1)
     settings = Settings()
     assert (settings.asr_workers, settings.asr_threads, settings.server_workers) == (2, 1, 2)
-    monkeypatch.setattr(os, "cpu_count", lambda: 32)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))
     assert (default_asr_workers(), default_asr_threads()) == (8, 4)
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
     assert (default_asr_workers(), default_asr_threads()) == (1, 1)
 
 
