@@ -4,6 +4,12 @@
 one utterance and its alerts carry ``line`` (0-based). ``monitor scan FILE...``
 transcribes audio files (see monitor/asr/scan_audio.py). Output: one JSON alert a
 line with ``--jsonl``; otherwise one readable line per alert.
+
+``--transcript`` also prints every utterance before its alerts, so users can read and
+score what was heard: for audio ``{"type":"utterance","file","start","end","text"}``
+(stream seconds of the file), for ``--text`` ``{"type":"utterance","line","text"}`` (the
+input line as the engine received it, so alerts and lines pair on ``line``); without
+``--jsonl`` one readable line each. Alert lines carry no ``type`` field (PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--text", action="store_true", help="read UTF-8 transcript lines from stdin")
     parser.add_argument("--jsonl", action="store_true", help="one JSON alert per line")
     parser.add_argument("--room-category", help="room category context, e.g. jewelry, cosmetics, food")
+    parser.add_argument(
+        "--transcript", action="store_true", help="also print every utterance (what was heard) before its alerts"
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,8 +59,49 @@ def make_emitter(jsonl: bool, out: Callable[[str], None] = print) -> Callable[[A
     return emit
 
 
-def scan_text_lines(stream: BinaryIO, session: ComplianceSession, emit: Callable[[Alert], None]) -> list[str]:
-    """Scan every line of ``stream``; returns one error message per undecodable line."""
+def utterance_record(
+    text: str, *, line: int | None = None, file: str | None = None, start: float | None = None, end: float | None = None
+) -> dict[str, object]:
+    """The ``{"type": "utterance", ...}`` record of ``--transcript`` (locators only when set)."""
+    record: dict[str, object] = {"type": "utterance"}
+    if file is not None:
+        record["file"] = file
+    if line is not None:
+        record["line"] = line
+    if start is not None:
+        record["start"] = round(start, 3)
+    if end is not None:
+        record["end"] = round(end, 3)
+    record["text"] = text
+    return record
+
+
+def make_transcript_emitter(jsonl: bool, out: Callable[[str], None] = print) -> Callable[[dict[str, object]], None]:
+    """Prints ``utterance_record`` dicts: JSON with ``--jsonl``, else one readable line."""
+
+    def emit(record: dict[str, object]) -> None:
+        if jsonl:
+            out(json.dumps(record, ensure_ascii=False))
+            return
+        if "line" in record:
+            where = f"line {record['line']}"
+        else:
+            where = f"{record.get('file', '')} {record.get('start', 0):7.2f}-{record.get('end', 0):7.2f}s".strip()
+        out(f"{where}  heard: {record['text']}")
+
+    return emit
+
+
+def scan_text_lines(
+    stream: BinaryIO,
+    session: ComplianceSession,
+    emit: Callable[[Alert], None],
+    on_utterance: Callable[[dict[str, object]], None] | None = None,
+) -> list[str]:
+    """Scan every line of ``stream``; returns one error message per undecodable line.
+
+    ``on_utterance`` (``--transcript``) receives each decoded line's utterance record first.
+    """
     errors = []
     for number, raw in enumerate(stream):
         try:
@@ -59,7 +109,10 @@ def scan_text_lines(stream: BinaryIO, session: ComplianceSession, emit: Callable
         except UnicodeDecodeError as exc:
             errors.append(str(TextInputError(f"line {number}: invalid UTF-8 at byte {exc.start}")))
             continue
-        for alert in session.feed(Utterance(line.rstrip("\r\n"))):
+        text = line.rstrip("\r\n")
+        if on_utterance is not None:
+            on_utterance(utterance_record(text, line=number))
+        for alert in session.feed(Utterance(text)):
             alert.line = number
             emit(alert)
     return errors
@@ -71,12 +124,19 @@ def run(args: argparse.Namespace) -> int:
     if args.text == bool(args.files):
         print("monitor scan: give either --text (lines on stdin) or audio FILEs", file=sys.stderr)
         return 2
+    on_utterance = make_transcript_emitter(args.jsonl) if args.transcript else None
     if args.files:
         from monitor.asr.scan_audio import scan_files
 
-        return scan_files(list(args.files), settings=settings, emit=emit, room_category=args.room_category)
+        return scan_files(
+            list(args.files),
+            settings=settings,
+            emit=emit,
+            room_category=args.room_category,
+            on_utterance=on_utterance,
+        )
     session = ComplianceSession(load_detectors(settings), context=RoomContext(category=args.room_category))
-    errors = scan_text_lines(sys.stdin.buffer, session, emit)
+    errors = scan_text_lines(sys.stdin.buffer, session, emit, on_utterance)
     for message in errors:
         print(f"monitor scan: {message}", file=sys.stderr)
     return 1 if errors else 0

@@ -7,6 +7,8 @@ rooms, transcribed, and fed to one :class:`ComplianceSession` per file. Alerts c
 
 The models load once for all files. An unreadable file is reported on stderr in
 one line (``monitor scan: <path>: <reason>``) and the remaining files are still scanned.
+With ``on_utterance`` (``monitor scan --transcript``) every committed utterance is also
+reported, as ``{"type": "utterance", "file", "start", "end", "text"}``, before its alerts.
 """
 
 from __future__ import annotations
@@ -74,6 +76,15 @@ def scan_file(
     return emitted
 
 
+def _utterance_reporter(file: str, on_utterance: Callable[[dict[str, object]], None]) -> Callable[[Transcript], None]:
+    from monitor.scan import utterance_record
+
+    def report(transcript: Transcript) -> None:
+        on_utterance(utterance_record(transcript.text, file=file, start=transcript.start, end=transcript.end))
+
+    return report
+
+
 def scan_files(
     paths: list[Path],
     *,
@@ -81,6 +92,7 @@ def scan_files(
     emit: Callable[[Alert], None],
     stderr: TextIO | None = None,
     room_category: str | None = None,
+    on_utterance: Callable[[dict[str, object]], None] | None = None,
 ) -> int:
     """Scan ``paths`` in order with models loaded once; return the exit status.
 
@@ -88,6 +100,7 @@ def scan_files(
     ``jewelry``) is the room context assumed for every file. Each unreadable file gets
     one line ``monitor scan: <path>: <reason>`` on ``stderr`` (default ``sys.stderr``) and
     the status becomes :data:`EXIT_UNREADABLE`; otherwise it is 0, alerts or not.
+    ``on_utterance`` receives each committed utterance's record (``--transcript``).
     Model problems raise :class:`~monitor.errors.ModelError` before any file is read.
     """
     err = stderr or sys.stderr
@@ -97,7 +110,14 @@ def scan_files(
     status = EXIT_OK
     for path in paths:
         try:
-            scan_file(Path(path), detectors=detectors, transcriber=transcriber, emit=emit, context=context)
+            scan_file(
+                Path(path),
+                detectors=detectors,
+                transcriber=transcriber,
+                emit=emit,
+                context=context,
+                on_transcript=None if on_utterance is None else _utterance_reporter(str(path), on_utterance),
+            )
         except AudioDecodeError as exc:
             print(f"monitor scan: {exc}", file=err, flush=True)
             status = EXIT_UNREADABLE

@@ -370,6 +370,8 @@ _DENIALS = (
     "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了", "不是药",
     "没有任何功效", "没有这个功效", "不具备", "这种说法", "这个说法", "这种叫法", "哪有什么",
     "不一定是", "未必是", "倒不一定",
+    # Reading a standard aloud (国标规定足金…): what the standard says, not what the goods are.
+    "国标", "国家标准", "行业标准", "标准规定",
 )  # fmt: skip
 _DENIAL_SOUNDS = _SoundCues(_DENIALS)
 

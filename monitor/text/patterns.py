@@ -66,7 +66,15 @@ class PatternsFile(BaseModel):
 
 
 REQUIRED_LISTS: dict[PatternKind, tuple[str, ...]] = {
-    "superlative": ("evaluative", "everyday", "abstract_after", "scope", "consumer_tip", "dimension", "goods_attribute"),
+    "superlative": (
+        "evaluative",
+        "everyday",
+        "abstract_after",
+        "scope",
+        "consumer_tip",
+        "dimension",
+        "goods_attribute",
+    ),
     "rank_first": ("scope", "rank_noun", "first_noun", "competition"),
     "unique": ("scope", "unique_personal", "unique_claim"),
     "pioneer": ("scope",),
@@ -117,9 +125,7 @@ class PatternSet:
         self._evaluative = frozenset(words("evaluative"))
         self._everyday = frozenset(words("everyday"))
         self._dimension = frozenset(words("dimension"))
-        self._goods_attribute = (
-            re.compile(_alt(words("goods_attribute"))) if words("goods_attribute") else None
-        )
+        self._goods_attribute = re.compile(_alt(words("goods_attribute"))) if words("goods_attribute") else None
         # Time and quantity words after 最 (最后, 最近, 最多): a word that sounds like one is it.
         self._everyday_sounds = frozenset(pinyin_key(w) for w in ("后", "近", "初", "终", "早", "晚", "多", "少"))
         self._scope_before = (
@@ -135,7 +141,8 @@ class PatternSet:
         self._rank_first = re.compile(
             f"(?:{scope}|{rank_noun})[^,]{{0,4}}?{first}"
             + (f"|第一{_alt(words('first_noun'))}" if words("first_noun") else "")
-            + "|(?:是|排|数|拿|位列|位居|稳居|荣获|常年|连续[^,]{0,4}?)第一(?:的|名)?(?=,|$|了|呢|吧|哦)"
+            + "|(?:是|排|数|拿|位列|位居|稳居|荣获|常年)第一(?:的|名)?(?=,|$|了|呢|吧|哦)"
+            + "|(?:连续|蝉联)[^,]{0,4}?(?:第一|冠军)"
         )
         self._competition = re.compile(_alt(words("competition"))) if words("competition") else None
         self._unique = re.compile(
@@ -212,7 +219,7 @@ class PatternSet:
         self._urgency = re.compile(
             "再不(?:买|抢|拍|下单|入手)(?:就)?(?:没了|没有了|涨价|恢复|来不及|亏了)"
             "|(?:全民|全场|全部|人人)免单|下单(?:的)?全部免费|全部免费送"
-            "|最后[0-9一两三四五六七八九十几]+(?:分钟|秒)[^,]{0,10}?(?:涨价|恢复|原价|下架|抢|拍|优惠|价格|下单|结束|没了)"
+            "|最后[0-9一两三四五六七八九十几]+(?:分钟|秒).{0,12}?(?:涨价|恢复|原价|下架|抢|拍|优惠|价格|下单|结束|没了)"
             "|仅此一次|再也没有这个价|以后再也没有这个价|(?:明天|下播|过了今天|一会儿|之后|马上)(?:就)?(?:恢复原价|涨回|涨价)"
             "|倒计时[^,]{0,8}?(?:恢复|涨价|抢|原价|结束)"
         )
@@ -364,8 +371,8 @@ class PatternSet:
         (根据平台榜单数据…排第一; 《广告法》第十一条), or a ranking among pupils or
         runners (年级第一)."""
         hit = text[start:end]
-        if self._market_scope.search(hit):
-            return False
+        if self._market_scope.search(_clause(text, start, end)):
+            return False  # 全网, 行业…: a comparison with every other seller
         if (
             ("最佳" in hit or "最好" in hit)
             and self._consumer_tip
