@@ -128,6 +128,16 @@ def evaluate_pipeline(detectors: Detectors, examples: list[Example]) -> dict:
     return {"lines_caught": round(caught / claims, 3), "negatives_false_alerts": alerted, "by_source": by_source}
 
 
+def evaluate_spoken(classifier: ClaimClassifier, path: Path) -> dict:
+    """Spoken negatives (samples/spoken/*.txt) the classifier alone alerts on, at its thresholds."""
+    text = path.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    alerted = [line for line in lines if classifier.detect(line)]
+    highest = max((max(classifier.predict(line).values()) for line in lines), default=0.0)
+    print(f"\nspoken negatives {path.parent.name}/{path.name}: {len(alerted)}/{len(lines)} alerted by the classifier")
+    return {"negatives": len(lines), "false_alerts": len(alerted), "highest_probability": round(highest, 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=REPO / "models")
@@ -150,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     summary["latency_ms_p95"] = round(p95, 3)
     detectors = Detectors(text=TextEngine.load(args.lexicons), classifier=classifier)
     summary["test_pipeline"] = evaluate_pipeline(detectors, load_labelled(args.samples / "test"))
+    for name in ("dev", "heldout"):
+        path = args.samples.parent / "spoken" / f"{name}.txt"
+        if path.is_file():
+            summary[f"spoken_{name}"] = evaluate_spoken(classifier, path)
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
     return 0
 

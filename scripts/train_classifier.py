@@ -73,6 +73,12 @@ MODEL_NAME = "claim_classifier"
 REFERENCE_EVERY = 15
 HANDWRITTEN_WEIGHT = 3.0
 """Sample weight of a hand-written training line relative to a template line."""
+SPOKEN_TRAINING = Path("spoken") / "train.txt"
+"""Ordinary spoken Chinese with no claim, trained on like the hand-written negatives (the other
+training lines are written selling talk; transcribed speech is its own register)."""
+SPOKEN_NEGATIVES = Path("spoken") / "dev.txt"
+"""Ordinary spoken Chinese with no claim (podcast, meeting, live-room small talk), relative to
+the samples folder's parent: no threshold may admit one of them (calibration.choose_threshold)."""
 OUT_OF_FOLD = 5
 """Folds over the hand-written training lines for out-of-fold calibration scores."""
 
@@ -118,6 +124,18 @@ def _scores(x: sp.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.ndarr
     """Per-category log-probabilities (float64), the "no claim" class dropped."""
     logits = np.asarray(x @ weights) + bias
     return (logits - logsumexp(logits, axis=1, keepdims=True))[:, : len(CATEGORIES)]
+
+
+def load_spoken(path: Path) -> list[Example]:
+    """The spoken negatives (one utterance a line, ``#`` comments), or none if the file is absent."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        Example(line, frozenset(), path.name, number, "neutral")
+        for number, line in enumerate(lines, 1)
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def check_disjoint(trained: list[Example], held_out: dict[str, list[Example]]) -> None:
@@ -193,8 +211,11 @@ def data_hash(samples_dir: Path) -> str:
         *sorted((samples_dir / "handwritten").glob("*.txt")),
         *sorted((samples_dir / "dev").glob("*.txt")),
     ]
+    spoken = [samples_dir.parent / SPOKEN_TRAINING, samples_dir.parent / SPOKEN_NEGATIVES]
+    paths.extend(path for path in spoken if path.is_file())
     for path in paths:
-        digest.update(path.relative_to(samples_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        name = path.relative_to(samples_dir.parent if path in spoken else samples_dir).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -210,11 +231,13 @@ def train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
 
 def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
     templates = load_train(samples_dir / "train.jsonl")
-    handwritten = load_labelled(samples_dir / "handwritten")
+    handwritten = load_labelled(samples_dir / "handwritten") + load_spoken(samples_dir.parent / SPOKEN_TRAINING)
     dev = load_labelled(samples_dir / "dev")
     held_out = {"dev": dev}
     if (samples_dir / "test").is_dir():
         held_out["test"] = load_labelled(samples_dir / "test")
+    spoken = load_spoken(samples_dir.parent / SPOKEN_NEGATIVES)
+    held_out["spoken"] = spoken
     check_disjoint(templates + handwritten, held_out)
 
     config = FeaturizerConfig()
@@ -236,7 +259,8 @@ def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
         fold_weights, fold_bias = _fit(x_train[keep], y_train[keep], weight[keep])
         out_of_fold[fold[is_handwritten] == f] = _scores(x_train[held], fold_weights, fold_bias)
     calibration_scores = np.vstack([_scores(x_dev, weights, bias), out_of_fold])
-    negative = ~y_calibration.any(axis=1)
+    spoken_scores = _scores(_matrix(featurizer, [e.text for e in spoken]), weights, bias) if spoken else None
+    negative = np.logical_not(y_calibration.any(axis=1))
 
     n_classes = len(CATEGORIES)
     platt_a = np.zeros(n_classes)
@@ -245,8 +269,9 @@ def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
     for k, category in enumerate(CATEGORIES):
         platt_a[k], platt_b[k] = fit_platt(calibration_scores[:, k], y_calibration[:, k])
         probabilities = sigmoid(platt_a[k] * calibration_scores[:, k] + platt_b[k])
+        strict = sigmoid(platt_a[k] * spoken_scores[:, k] + platt_b[k]) if spoken_scores is not None else None
         thresholds[category] = choose_threshold(
-            probabilities, y_calibration[:, k], negative, max_false_rate=MAX_FALSE_RATE
+            probabilities, y_calibration[:, k], negative, max_false_rate=MAX_FALSE_RATE, strict_negatives=strict
         )
     reference_texts = [d.text for d in dev[::REFERENCE_EVERY]]
     # Reference scores of the training-time (float64) model, which the exported float32
@@ -263,6 +288,7 @@ def _train(samples_dir: Path, out_dir: Path) -> dict[str, object]:
             "method": f"platt on hand-written dev set and {OUT_OF_FOLD}-fold out-of-fold hand-written training lines",
             "min_precision": MIN_PRECISION,
             "max_false_rate": MAX_FALSE_RATE,
+            "strict_negatives": f"{SPOKEN_NEGATIVES.as_posix()} ({len(spoken)} lines, none admitted)",
             "a": [round(float(v), 8) for v in platt_a],
             "b": [round(float(v), 8) for v in platt_b],
         },
@@ -309,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     metadata = train(args.samples, args.out)
     print(f"wrote {args.out / (MODEL_NAME + '.onnx')} ({metadata['version']})", file=sys.stderr)
-    for category, threshold in metadata["thresholds"].items():  # type: ignore[union-attr]
+    for category, threshold in metadata["thresholds"].items():  # type: ignore[attr-defined]
         print(f"  {category:24s} threshold {threshold:.3f}", file=sys.stderr)
     return 0
 

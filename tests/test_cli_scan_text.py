@@ -55,3 +55,16 @@ def test_malformed_lexicon_fails_at_start(tmp_path, bad) -> None:
     result = _scan(b"x\n", lexicons=target)
     assert result.returncode == 2
     assert "superstition.yaml: entry 0 (开光): severity: Field required" in result.stderr.decode()
+
+
+def test_transcript_prints_each_input_line_before_its_alerts() -> None:
+    """``scan --text --transcript``: one utterance record per line (line, text), then its alerts."""
+    result = _scan("第一时间发货\n这是千足金的手镯\n".encode(), "--jsonl", "--transcript")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert records[0] == {"type": "utterance", "line": 0, "text": "第一时间发货"}
+    assert records[1] == {"type": "utterance", "line": 1, "text": "这是千足金的手镯"}
+    assert [(r["line"], r["rule_id"]) for r in records[2:]] == [(1, "PM-002")]
+    readable = _scan("加我微信\n".encode(), "--transcript").stdout.decode().splitlines()
+    assert readable[0] == "line 0  heard: 加我微信"
+    assert "private_transaction/violation" in readable[1]

@@ -85,6 +85,7 @@ def choose_threshold(
     min_precision: float = MIN_PRECISION,
     floor: float = THRESHOLD_FLOOR,
     max_false_rate: float = 0.0,
+    strict_negatives: FloatArray | None = None,
 ) -> float:
     """The lowest threshold admitting at most ``max_false_rate`` of the negatives, precision >= ``min_precision``.
 
@@ -95,15 +96,21 @@ def choose_threshold(
     threshold (an alert with the wrong category still flags a real violation). The
     threshold sits halfway between the highest score it excludes and the lowest
     score it admits, and never below ``floor``.
+
+    ``strict_negatives`` (probabilities of ordinary speech with no claim: podcast,
+    meeting, live-room small talk) are never admitted, whatever ``max_false_rate``.
     """
     negatives = np.sort(probabilities[negative])[::-1]
     allowed = int(max_false_rate * len(negatives))
     highest_negative = float(negatives[allowed]) if allowed < len(negatives) else 0.0
+    highest_strict = float(strict_negatives.max()) if strict_negatives is not None and len(strict_negatives) else 0.0
+    highest_negative = max(highest_negative, highest_strict)
     candidates = sorted({float(p) for p in probabilities[positive & (probabilities > highest_negative)]})
     for candidate in candidates:
         flagged = probabilities >= candidate
         if (flagged & positive).sum() / flagged.sum() >= min_precision:
             below = probabilities[probabilities < candidate]
             threshold = (float(below.max()) + candidate) / 2.0 if len(below) else candidate
+            threshold = max(threshold, (highest_strict + candidate) / 2.0)
             return round(max(threshold, floor), 6)
     return round(max(highest_negative + 1e-3, floor), 6)

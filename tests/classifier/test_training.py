@@ -134,6 +134,41 @@ def test_threshold_may_admit_the_allowed_share_of_negatives_only() -> None:
     assert tighter > 0.98  # precision still rules: 4 of 6 is below 0.9
 
 
+def test_strict_negatives_are_never_admitted_whatever_the_false_rate() -> None:
+    """Issue 17: ordinary spoken Chinese (samples/spoken/dev.txt) gets no alert at the operating
+    threshold, even where the calibration negatives may admit 0.2 %."""
+    negatives = np.concatenate([np.linspace(0.0, 0.8, 998), [0.96, 0.98]])
+    positives = np.array([0.5, 0.85, 0.95, 0.97, 0.99])
+    probabilities = np.concatenate([negatives, positives])
+    positive = np.arange(len(probabilities)) >= len(negatives)
+    lenient = choose_threshold(probabilities, positive, ~positive, min_precision=0.5, max_false_rate=0.002)
+    spoken = np.array([0.3, 0.9])  # one spoken line scores above the lenient threshold
+    assert lenient <= 0.9
+    calibrated = choose_threshold(
+        probabilities, positive, ~positive, min_precision=0.5, max_false_rate=0.002, strict_negatives=spoken
+    )
+    assert 0.9 < calibrated <= 0.95  # above the spoken line, still admitting the claims above it
+    assert (probabilities[positive] >= calibrated).sum() == 3
+
+
+def test_spoken_negatives_are_calibrated_on_and_measured_apart() -> None:
+    """The trainer reads samples/spoken/train.txt (training) and dev.txt (strict negatives);
+    heldout.txt is read by no training code and shares no line with the others."""
+    spoken = REPO_ROOT / "samples" / "spoken"
+    sets = {
+        name: {
+            line
+            for line in (spoken / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        }
+        for name in ("train", "dev", "heldout")
+    }
+    assert all(len(lines) >= 70 for lines in sets.values())
+    assert not sets["train"] & sets["dev"] and not sets["train"] & sets["heldout"] and not sets["dev"] & sets["heldout"]
+    source = (REPO_ROOT / "scripts" / "train_classifier.py").read_text(encoding="utf-8")
+    assert '"train.txt"' in source and '"dev.txt"' in source and "heldout" not in source
+
+
 def _numbers_close(rebuilt: object, shipped: object, where: str) -> None:
     """Equal structure and non-numbers; numbers equal to float32 rounding."""
     if isinstance(shipped, dict):
