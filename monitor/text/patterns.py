@@ -151,7 +151,7 @@ class PatternSet:
         )
         self._unique_personal = re.compile("的?" + _alt(words("unique_personal"))) if words("unique_personal") else None
         self._pioneer = re.compile(
-            f"{scope}首(?:家|创|个|款|发|推|台|批|位)|首创|首家(?!店|门店|分店)"
+            f"{scope}首(?:家|创|个|款|发|推|台|批|位)|首创|首家(?!店|门店|分店)|(?:是|为)首(?:个|款|家|位)"
             "|第一家(?=[^,]{0,3}(?:做|推出|研发|生产|发明|研制|拿到|获得|开发|引进))"
         )
         self._king = re.compile(
@@ -299,7 +299,8 @@ class PatternSet:
             return None  # 最厚一天 is 最后一天 misheard
         if word in self._dimension and not scoped:
             attribute = self._goods_attribute is not None and self._goods_attribute.search(text, 0, at)
-            return (at, after + len(word)) if attribute else None
+            asserted = _GOODS_SUBJECT.search(text, 0, at) is not None
+            return (at, after + len(word)) if attribute or asserted else None
         if word in self._evaluative:
             return (at, after + len(word))
         if tags.get(word, "").startswith("a") or (scoped and tags.get(word, "") in ("v", "vn", "an")):
@@ -398,6 +399,12 @@ class PatternSet:
             and self._competition is not None
             and self._competition.search(_clause(text, start, end)) is not None
         )
+
+
+_GOODS_SUBJECT = re.compile(
+    "(?:这款|这个产品|这个牌子|这个品牌|我们家|咱家|咱们家|我家|本品|本产品|它)[^,]{0,6}?(?:是|就是|绝对是|肯定是|算是)$"
+)
+"""The goods as the subject of a bare dimension (这款产品是最大的; not 这个项目的优先级最高)."""
 
 
 def _spans(pattern: re.Pattern[str], text: str) -> Iterator[Span]:

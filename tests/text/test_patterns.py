@@ -328,3 +328,43 @@ def test_pattern_missing_a_word_list_fails_at_load(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("  dose:", "  doses:"), encoding="utf-8")
     with pytest.raises(LexiconError, match=r"_patterns.yaml: pattern \d+ \(quick_effect\): missing word lists: dose"):
         load_lexicons(target)
+
+
+# -- entries added from the primary sources (issue 17, item 1) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "source"),
+    [
+        ("这款是至尊品质", "absolute_claim", "《广告法》第九条第（三）项"),
+        ("我们的技术世界领先", "absolute_claim", "《广告法》第九条第（三）项"),
+        ("填补了国内空白的产品", "absolute_claim", "《广告法》第九条第（三）项"),
+        ("这个茶能调节血糖", "medical_claim", "《保健食品功能目录》"),
+        ("这个饮料润肠通便", "medical_claim", "《保健食品功能目录》"),
+        ("这个面霜能止痒抗过敏", "medical_claim", "《化妆品监督管理条例》第三十七条"),
+        ("这是国家领导人用的", "official_endorsement", "《广告法》第九条第（二）项"),
+        ("质检总局免检的", "official_endorsement", "国家免检制度已于2008年废止"),
+        ("全民免单,拍就送", "false_price", "《明码标价和禁止价格欺诈规定》第十九条"),
+        ("想要的打到银行卡,给你便宜", "private_transaction", "《网络交易监督管理办法》"),
+        ("戴上它提升财运", "superstition", "《广告法》第九条第（八）项"),
+    ],
+)
+def test_entries_cite_the_source_they_rest_on(engine: TextEngine, text: str, category: str, source: str) -> None:
+    alerts = [a for a in engine.analyze(text) if a.category == category]
+    assert alerts, text
+    assert any(source in a.regulation for a in alerts), [a.regulation for a in alerts]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "泡个热水澡能缓解疲劳",  # health words in everyday talk need a food room or a claim cue
+        "这部电影的特效做得真好",
+        "他是我的主治医生",
+        "我们要先做数据脱敏再给外包",
+        "这是他登上顶峰的那一年",
+        "这是一条独家新闻",
+    ],
+)
+def test_new_entries_stay_quiet_in_everyday_talk(engine: TextEngine, text: str) -> None:
+    assert engine.analyze(text) == []
