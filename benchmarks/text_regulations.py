@@ -1,7 +1,9 @@
 """Recall per category and false alerts on the regulation-grounded sets (issue 17).
 
 Reads ``samples/regulations/<set>/claims.tsv`` (``category[,category]<TAB>utterance``)
-and ``negatives.txt`` (one utterance a line, no claim), and runs each line through a
+and ``negatives.txt`` (one utterance a line, no claim), or for the ``outside`` set (written
+by an outside writer who never saw the lexicons, rules or code) ``claims.jsonl``
+(``{"text","categories","source"}``) and ``negatives.jsonl`` (``{"text","kind"}``), and runs each line through a
 fresh ComplianceSession (no room context, as ``monitor scan --text`` does).
 A claim line counts for a category when an alert of that category is raised on it;
 a negative line with any alert is a false alert.
@@ -41,6 +43,28 @@ def read_claims(path: Path) -> list[tuple[list[str], str]]:
             raise SystemExit(f"{path}:{number}: expected 'category[,category]<TAB>text', got {line!r}")
         items.append((categories, text))
     return items
+
+
+def read_jsonl_claims(path: Path) -> list[tuple[list[str], str]]:
+    """``(categories, utterance)`` for each line of a ``claims.jsonl`` file."""
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if set(row["categories"]) - set(CATEGORIES):
+            raise SystemExit(f"{path}:{number}: unknown category in {row['categories']}")
+        items.append((list(row["categories"]), row["text"]))
+    return items
+
+
+def read_set(folder: Path) -> tuple[list[tuple[list[str], str]], list[str]]:
+    """A set's claims and negatives, in either format (see the module docstring)."""
+    if (folder / "claims.jsonl").exists():
+        negatives = [json.loads(line)["text"] for line in (folder / "negatives.jsonl").read_text("utf-8").splitlines()
+                     if line.strip()]
+        return read_jsonl_claims(folder / "claims.jsonl"), negatives
+    return read_claims(folder / "claims.tsv"), read_lines(folder / "negatives.txt")
 
 
 def read_lines(path: Path) -> list[str]:
@@ -97,7 +121,7 @@ def evaluate(detectors: Detectors, claims, negatives, sources, show: bool, label
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--set", default="heldout", choices=["heldout", "dev"])
+    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "outside"])
     parser.add_argument("--no-classifier", action="store_true", help="lexicon, pinyin and price rules only")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--spoken", action="store_true", help="also the spoken negatives samples/spoken/<set>.txt")
@@ -113,15 +137,16 @@ def main() -> None:
         "model_version": detectors.model_version,
         "sources": sorted(sources) if sources else "all",
     }
+    claims, negatives = read_set(folder)
     summary["regulations"] = evaluate(
         detectors,
-        read_claims(folder / "claims.tsv"),
-        read_lines(folder / "negatives.txt"),
+        claims,
+        negatives,
         sources,
         args.show_misses,
         f"regulations/{args.set}",
     )
-    if args.spoken:
+    if args.spoken and (ROOT / "spoken" / f"{args.set}.txt").exists():
         spoken = read_lines(ROOT / "spoken" / f"{args.set}.txt")
         summary["spoken"] = evaluate(detectors, [], spoken, sources, args.show_misses, f"spoken/{args.set}")
     print(json.dumps(summary, ensure_ascii=False))
