@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     asr_rescore: bool = Field(
         default=True, description="Lexicon rescoring: the decoder confirms sound-alike risk terms (docs/ASR.md)."
     )
+    asr_window_s: float = Field(
+        default=15.0,
+        ge=5.0,
+        le=30.0,
+        description="Shortest Whisper encoder window: an utterance is padded to max(this, its length + 1 s) "
+        "instead of 30 s; shorter is faster (docs/ASR.md).",
+    )
 
     # Server
     host: str = Field(default="127.0.0.1", description="Address to listen on.")

@@ -57,6 +57,10 @@ MAX_INITIAL_TIMESTAMP_INDEX = 50
 """faster-whisper's default ``max_initial_timestamp`` of 1 s, in 20 ms timestamp steps."""
 WHISPER_ENCODER_FRAMES = 1500
 """Encoder output positions of one 30-second window (20 ms each)."""
+WHISPER_WINDOW_S = 30.0
+"""Whisper's trained input window."""
+WINDOW_TAIL_S = 1.0
+"""Padding (log-mel of silence) kept after an utterance in a shortened encoder window."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Transcriber:
         bias: RoomBias | None = None,
         gate: GateConfig = DEFAULT_GATE,
         rescorer: LexiconRescorer | None = None,
+        window_s: float = WHISPER_WINDOW_S,
     ) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -140,6 +145,7 @@ class Transcriber:
         self.bias = bias or RoomBias(None, BiasMode.BASE)
         self.gate = gate
         self.rescorer = rescorer
+        self.window_s = window_s  # shortest encoder window; see encoder_frames()
         self._simplify = _Simplifier()
         self._tokenizer = Tokenizer(
             model.hf_tokenizer,  # type: ignore[attr-defined]
@@ -162,6 +168,16 @@ class Transcriber:
                 )
             return self._prompts[key]
 
+    def encoder_frames(self, content_frames: int) -> int:
+        """Mel frames (10 ms) the encoder sees for ``content_frames`` of audio: Whisper's 30 s, or
+        with a shorter ``window_s`` the utterance plus :data:`WINDOW_TAIL_S` of padding, at least
+        ``window_s`` (the encoder's cost grows faster than linearly with its window)."""
+        full = int(WHISPER_WINDOW_S * 100)
+        if self.window_s >= WHISPER_WINDOW_S:
+            return full
+        wanted = max(int(self.window_s * 100), content_frames + int(WINDOW_TAIL_S * 100))
+        return min(full, wanted + wanted % 2)  # even: the encoder halves it
+
     def decode(self, audio: np.ndarray, *, room_category: str | None = None) -> RawDecode:
         """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating.
 
@@ -177,7 +193,10 @@ class Transcriber:
         max_new_tokens = max(1, min(budget, MIN_TOKENS + math.ceil(duration_s * MAX_TOKENS_PER_S)))
         features = self.model.feature_extractor(audio)  # type: ignore[attr-defined]
         content_frames = max(features.shape[-1] - 1, 0)
-        encoder_output = self.model.encode(pad_or_trim(features[:, :content_frames]))  # type: ignore[attr-defined]
+        window = self.encoder_frames(content_frames)
+        encoder_output = self.model.encode(  # type: ignore[attr-defined]
+            pad_or_trim(features[:, :content_frames], window)
+        )
         keep_logits = self.rescorer is not None and self.beam_size == 1
         result = self.model.model.generate(  # type: ignore[attr-defined]
             encoder_output,
@@ -301,7 +320,13 @@ class Transcriber:
         )
 
 
-def _model_version(model_dir: Path, compute_type: str, *, embedded: bool) -> str:
+def _model_version(model_dir: Path, compute_type: str, *, embedded: bool, window_s: float = WHISPER_WINDOW_S) -> str:
+    version = _weights_version(model_dir, compute_type, embedded=embedded)
+    # a shorter encoder window changes what is heard: it is part of the version alerts carry
+    return version if window_s >= WHISPER_WINDOW_S else f"{version}+window{window_s:g}s"
+
+
+def _weights_version(model_dir: Path, compute_type: str, *, embedded: bool) -> str:
     if embedded:
         return f"whisper-base-ct2-{compute_type}@{read_checksums()['model.bin'][:12]}"
     config = model_dir / "config.json"
@@ -346,6 +371,7 @@ def _load(
     bias_mode: str,
     lexicon_dir: str,
     rescore: bool,
+    window_s: float = WHISPER_WINDOW_S,
 ) -> Transcriber:
     from faster_whisper import WhisperModel
 
@@ -354,7 +380,7 @@ def _load(
         verify_model_dir(path)
     elif not path.is_dir():
         raise ModelError(f"{path}: MONITOR_ASR_MODEL folder does not exist")
-    version = _model_version(path, compute_type, embedded=embedded)
+    version = _model_version(path, compute_type, embedded=embedded, window_s=window_s)
     try:
         model = WhisperModel(
             model_dir,
@@ -375,6 +401,7 @@ def _load(
         beam_size=beam_size,
         bias=RoomBias(Path(lexicon_dir), BiasMode(bias_mode)),
         rescorer=_load_rescorer(Path(lexicon_dir)) if rescore else None,
+        window_s=window_s,
     )
     # Warm-up: the first decode allocates buffers and picks kernels (~1 s); pay it at load.
     rng = np.random.default_rng(0)
@@ -404,4 +431,5 @@ def load_transcriber(settings: Settings) -> Transcriber:
             settings.asr_bias,
             str(settings.lexicon_dir),
             settings.asr_rescore,
+            settings.asr_window_s,
         )

@@ -330,8 +330,15 @@ async def serve_subscriber(
 
     async def read_input() -> None:
         async for message in ws:  # reading also keeps pings and close frames flowing
-            if on_message is not None:
+            if on_message is None:
+                continue
+            try:
                 await on_message(message)
+            except Exception:  # one bad message never ends the subscriber's socket
+                log.exception("a message on /v1/alerts failed")
+                subscriber.offer(
+                    error_frame(recoverable(ErrorCode.INTERNAL, "this message could not be handled; send it again"))
+                )
 
     tasks = {
         asyncio.create_task(pump()),
