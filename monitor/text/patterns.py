@@ -31,6 +31,7 @@ from monitor.text.pinyin import pinyin_key
 PatternKind = Literal[
     "superlative", "rank_first", "unique", "pioneer", "king", "certainty", "cure", "quick_effect",
     "no_relapse", "skin_efficacy", "skin_medical", "whitening", "hair_growth", "urgency",
+    "endorsement", "efficacy_rate", "price_bait", "investment_return", "fortune", "off_platform", "gem_natural",
 ]  # fmt: skip
 
 SUPERLATIVE_LOOKAHEAD_CHARS = 4
@@ -88,6 +89,13 @@ REQUIRED_LISTS: dict[PatternKind, tuple[str, ...]] = {
     "whitening": (),
     "hair_growth": (),
     "urgency": (),
+    "endorsement": ("authority", "endorse_verb"),
+    "efficacy_rate": (),
+    "price_bait": (),
+    "investment_return": ("future_time", "value_gain"),
+    "fortune": ("placement", "fortune_outcome"),
+    "off_platform": ("off_platform_channel",),
+    "gem_natural": ("gem",),
 }
 """Word lists each kind reads; the loader refuses a file that lacks one."""
 
@@ -142,7 +150,7 @@ class PatternSet:
             f"(?:{scope}|{rank_noun})[^,]{{0,4}}?{first}"
             + (f"|第一{_alt(words('first_noun'))}" if words("first_noun") else "")
             + "|(?:是|排|数|拿|位列|位居|稳居|荣获|常年)第一(?:的|名)?(?=,|$|了|呢|吧|哦)"
-            + "|(?:连续|蝉联)[^,]{0,4}?(?:第一|冠军)"
+            + "|(?:连续|蝉联)[^,]{0,4}?(?:第一|冠军)|第一梯队|排(?:在)?最前(?:头|面)"
         )
         self._competition = re.compile(_alt(words("competition"))) if words("competition") else None
         self._unique = re.compile(
@@ -155,7 +163,7 @@ class PatternSet:
             "|第一家(?=[^,]{0,3}(?:做|推出|研发|生产|发明|研制|拿到|获得|开发|引进))"
         )
         self._king = re.compile(
-            "(?<![百万]兽)(?<![,])(?:之王|之皇)|(?:里|中)的(?:王者|霸主)|王者级|霸主级|机皇"
+            "(?<![百万]兽)(?<![,])(?:之王|之皇)|(?:里|中)的(?:王者|霸主)|王者级|霸主级|机皇|(?:宇宙|史诗|天花板|神仙)级"
             "|(?<![屋房顶])天花板(?!上|漏|掉|灯|吊|装|刷|高|有|太|很|那|的高|裂|发霉)"
         )
         self._certainty = (
@@ -194,7 +202,12 @@ class PatternSet:
             f"(?:[一两三四五六七八九十几半1-9][0-9]*){dose}(?:就|即|便|就能|就可以|就会|内|之内|以内)?"
             + (_alt(words("quick_outcome")) if words("quick_outcome") else "(?!)")
         )
-        self._no_relapse = re.compile("(?:永不|再也不|再不|绝不|不会再|不再|不会|不)(?:复发|反复|犯病|反弹)")
+        self._no_relapse = re.compile(
+            "(?:永不|再也不|再不|绝不|不会再|不再|不会|不)(?:复发|反复|犯病|反弹)"
+            # Goods said to replace medicine (《广告法》第十七条; 第十八条第一款第（三）项).
+            "|(?:降压药|降糖药|降脂药|胰岛素|西药)[^,]{0,6}?(?:停掉|停了|可以停|能停|不用吃了|不用再吃|减半)"
+            "|(?:保证|一定|肯定)长高|长高[0-9]+(?:公分|厘米|cm)"
+        )
         skin = _alt(words("skin_problem")) if words("skin_problem") else "(?!)"
         skin_noun = f"(?:{skin})(?!马|点狗|斓|驳|纹面料|料)"
         self._skin_forward = re.compile(
@@ -211,17 +224,69 @@ class PatternSet:
         self._whitening = re.compile(
             "一抹(?:就)?白|白(?:[一两三几0-9]|好几)个(?:度|色号)|(?:皮肤|脸|肤色|肌肤|整个人)[^,]{0,6}?(?:越来越白|变白了?|白了一圈)"
             "|美白淡斑|淡斑美白|亮白肤色|美白效果"
+            # Sunscreen and firming are special-use or evaluated efficacies too (条例第十六条; 分类目录).
+            "|防晒指数|spf ?[0-9]+|不用(?:再)?涂防晒|晒不黑|紧致提拉|提拉紧致"
         )
         self._hair_growth = re.compile(
             "(?:长出|长出来|生出|冒出)了?(?:新的?)?(?:头发|毛发|发根|新发|绒毛)|(?:头发|发际线)[^,]{0,4}?长(?:回来|出来)"
-            "|(?:不掉发|不脱发|掉发少了|脱发少了|固发|育发)"
+            "|(?:不掉发|不脱发|掉发少了|脱发少了|固发|育发)|头发变(?:多|密|浓密)|变多变密|多长[^,]{0,4}?根"
         )
         self._urgency = re.compile(
             "再不(?:买|抢|拍|下单|入手)(?:就)?(?:没了|没有了|涨价|恢复|来不及|亏了)"
             "|(?:全民|全场|全部|人人)免单|下单(?:的)?全部免费|全部免费送"
             "|最后[0-9一两三四五六七八九十几]+(?:分钟|秒).{0,12}?(?:涨价|恢复|原价|下架|抢|拍|优惠|价格|下单|结束|没了)"
             "|仅此一次|再也没有这个价|以后再也没有这个价|(?:明天|下播|过了今天|一会儿|之后|马上)(?:就)?(?:恢复原价|涨回|涨价)"
-            "|倒计时[^,]{0,8}?(?:恢复|涨价|抢|原价|结束)"
+            "|倒计时[^,]{0,8}?(?:恢复|涨价|抢|原价|结束)|最后一次(?:这个价|给这个价)"
+        )
+        # Named authority + a word of endorsement in one clause (三甲医院的主任医师都推荐,
+        # 教育部推荐的, 航天员吃的): 《广告法》第九条第（二）项、第十六条第一款第（四）项.
+        self._endorsement = re.compile(
+            f"{_alt(words('authority'))}[^,]{{0,10}}?{_alt(words('endorse_verb'))}"
+            if words("authority") and words("endorse_verb")
+            else "(?!)"
+        )
+        # 《广告法》第十六条第一款第（二）项: no 治愈率、有效率 in health advertising.
+        self._efficacy_rate = re.compile(
+            "(?:有效率|治愈率|好转率|显效率|总有效率|临床有效率)(?:是|有|达到|高达|能达到|超过)?(?:[0-9.]+%|[0-9]+成)"
+        )
+        # 《明码标价和禁止价格欺诈规定》（2022）第十九条: (二) low price to lure, higher price at
+        # checkout; (三) a fictitious discount (raise the price first, then cut it; a reference
+        # price never charged); (四) misleading price talk (a loss on every order).
+        self._price_bait = re.compile(
+            "先(?:把价格?)?(?:涨|调|提|标)(?:到|成|高)?[^。]{0,14}?(?:打[0-9一二三四五六七八九几半]+折|[0-9一二三四五六七八九]折|降价|再减|半价)"
+            "|(?:从来|从没|从未|根本)(?:没|没有)?卖过(?:这个|那个)价|其实平时也是这个价|平时也是这个价"
+            "|(?:结算|付款|确认订单)的?时候[^,]{0,8}?(?:加|补|收|多)[^,]{0,8}?(?:费|差价)|再补(?:个)?差价"
+            "|卖完(?:就|即)?恢复原价|(?:就|马上|立刻)改价|手慢无"
+            "|(?:0|零)元购|拍下0元|等于白送|(?:全年|年度|历史|今年)最低价|低到亏本|(?:卖|拍|出)一单亏|(?:我|我们|老板)自己贴钱|亏本(?:卖|甩|价|冲量)"
+        )
+        # 《广告法》第二十五条第（一）项: no guaranteed or implied future return of collectibles.
+        self._investment_return = re.compile(
+            f"{_alt(words('future_time'))}[^,]{{0,10}}?{_alt(words('value_gain'))}"
+            "|一年一个价|二手[^,]{0,6}?(?:炒到|溢价|翻)|买到就是赚|买到就是赚到|等于买原始股|放着就是钱|有价无市|一笔财富"
+            if words("future_time") and words("value_gain")
+            else "(?!)"
+        )
+        # 《广告法》第九条第（八）项 (迷信): placing or wearing an object brings luck, love,
+        # children or exam results (摆上这对摆件夫妻和睦, 戴上三个月内必脱单).
+        self._fortune = re.compile(
+            f"{_alt(words('placement'))}[^。]{{0,14}}?{_alt(words('fortune_outcome'))}"
+            "|煞气|财位|财不外流|财才不会流"
+            if words("placement") and words("fortune_outcome")
+            else "(?!)"
+        )
+        # Platform rules against 站外导流 and 私下交易; 《网络交易监督管理办法》（2021）:
+        # another channel named as where to buy, pay or get in touch.
+        self._off_platform = re.compile(
+            _alt(words("off_platform_channel")) if words("off_platform_channel") else "(?!)"
+        )
+        # GB/T 16552-2017 and GB/T 16553-2017: naturalness and the absence of treatment
+        # (优化处理) must be certified, and one gem is not named as another (莫桑石就是钻石).
+        gem = _alt(words("gem")) if words("gem") else "(?!)"
+        self._gem_natural = re.compile(
+            f"{gem}[^,]{{0,6}}?(?:是|为|都是|绝对是)(?:纯)?天然(?:的|色|紫|绿|红|蓝)"
+            f"|{gem}[^,]{{0,4}}?(?:就是|等于|跟)(?:{gem})(?:[^,]{{0,3}}?一样)?"
+            "|(?:没有|没|无|不是|没做)(?:任何|经过)?(?:优化|加热|染色|注胶|充填|烧色|合成)"
+            "|颜色不是(?:烧|染|加热)"
         )
         self._finders: dict[PatternKind, Callable[[str], Iterator[Span]]] = {
             "superlative": self._find_superlatives,
@@ -231,13 +296,20 @@ class PatternSet:
             "king": lambda text: _spans(self._king, text),
             "certainty": self._find_certainty,
             "cure": self._find_cures,
-            "quick_effect": lambda text: _spans(self._quick, text),
+            "quick_effect": self._find_quick,
             "no_relapse": lambda text: _spans(self._no_relapse, text),
             "skin_efficacy": self._find_skin,
             "skin_medical": lambda text: _spans(self._skin_medical, text),
             "whitening": lambda text: _spans(self._whitening, text),
             "hair_growth": lambda text: _spans(self._hair_growth, text),
             "urgency": lambda text: _spans(self._urgency, text),
+            "endorsement": lambda text: _spans(self._endorsement, text),
+            "efficacy_rate": lambda text: _spans(self._efficacy_rate, text),
+            "price_bait": lambda text: _spans(self._price_bait, text),
+            "investment_return": lambda text: _spans(self._investment_return, text),
+            "fortune": lambda text: _spans(self._fortune, text),
+            "off_platform": lambda text: _spans(self._off_platform, text),
+            "gem_natural": lambda text: _spans(self._gem_natural, text),
         }
         self._self_scope = re.compile(_alt(words("self_scope"))) if words("self_scope") else None
         self._cited = re.compile(_alt(words("cited_source"))) if words("cited_source") else None
@@ -339,6 +411,22 @@ class PatternSet:
     def _is_disease(self, word: str) -> bool:
         return not any(word.endswith(not_disease) or not_disease in word for not_disease in self._disease_not)
 
+    def _find_quick(self, text: str) -> Iterator[Span]:
+        """一盒见效, 三天痊愈; not when real care came before it (做了两个月康复治疗才好)."""
+        for start, end in _spans(self._quick, text):
+            clause_end = text.find(CLAUSE_MARK, end)
+            if not self._real_care_in(text, len(text) if clause_end < 0 else clause_end):
+                yield start, end
+
+    def _real_care_in(self, text: str, until: int) -> bool:
+        """Real medical care named in ``text[:until]``, not waved away (不用去医院)."""
+        if self._real_care is None:
+            return False
+        return any(
+            not re.search("(?:不用|不必|不需要|不)(?:再)?(?:去)?$", text[max(0, care.start() - 4) : care.start()])
+            for care in self._real_care.finditer(text, 0, until)
+        )
+
     def _find_cures(self, text: str) -> Iterator[Span]:
         """A cure verb on a disease (能治颈椎病, 根除风湿), or a disease gone after using
         the goods (喝了这个胃病就好了); not when a doctor or medicine did it."""
@@ -372,7 +460,11 @@ class PatternSet:
         (根据平台榜单数据…排第一; 《广告法》第十一条), or a ranking among pupils or
         runners (年级第一)."""
         hit = text[start:end]
-        if self._market_scope.search(_clause(text, start, end)):
+        if re.search(r"前[0-9一二三四五六七八九十]+[天日]内?的?最低(?:成交)?价", text[max(0, start - 8) : end + 4]):
+            return True  # the reference price the 2022 price rules define (前七日内最低成交价), not a claim
+        if self._competition is not None and self._competition.search(_clause(text, start, end)):
+            return True  # 年级第一, 最佳影片, 世界杯决赛: pupils, players and prizes, not goods
+        if self._market_scope.search(_NOT_MARKET_SCOPE.sub("", _clause(text, start, end))):
             return False  # 全网, 行业…: a comparison with every other seller
         if (
             ("最佳" in hit or "最好" in hit)
@@ -387,7 +479,9 @@ class PatternSet:
         if comparative and self._self_scope is not None:
             # The shop's own range, named in the hit's clause or the one after it
             # (这是我们店里卖得最好的一款; …销量最好的,只是我们自己店里).
-            left = text.rfind(CLAUSE_MARK, 0, start) + 1
+            left = text.rfind(CLAUSE_MARK, 0, start)
+            # …and the clause before it (我们自己家这几款水壶里面,这个容量最大).
+            left = text.rfind(CLAUSE_MARK, 0, left) + 1 if left > 0 else 0
             right = text.find(CLAUSE_MARK, end)
             right = len(text) if right < 0 else text.find(CLAUSE_MARK, right + 1)
             if self._self_scope.search(text, left, len(text) if right < 0 else right):
@@ -400,6 +494,9 @@ class PatternSet:
             and self._competition.search(_clause(text, start, end)) is not None
         )
 
+
+_NOT_MARKET_SCOPE = re.compile("世界杯|世界纪录|(?:品牌|公司|我们家?)?历史上")
+"""Words that contain a scope but compare nothing with other sellers (世界杯决赛, 本品牌历史上)."""
 
 _GOODS_SUBJECT = re.compile(
     "(?:这款|这个产品|这个牌子|这个品牌|我们家|咱家|咱们家|我家|本品|本产品|它)[^,]{0,6}?(?:是|就是|绝对是|肯定是|算是)$"

@@ -1,0 +1,154 @@
+"""Pattern kinds added for claims written in other people's vocabulary (issue: outside
+writers), each test citing the rule it rests on, with the lawful uses those rules leave.
+
+Sources: 《广告法》 arts. 9(2), 9(3), 9(8), 16(1)(2), 16(1)(4), 17, 18(1)(5), 25(1);
+《医疗广告管理办法》 art. 7; 《明码标价和禁止价格欺诈规定》 (2022) art. 19(2)-(4) and the
+reference price of its art. 22 (前七日内最低成交价); GB/T 16552-2017, GB/T 16553-2017;
+《化妆品监督管理条例》 art. 16 (防晒 is special-use); platform rules against 站外导流 and
+《网络交易监督管理办法》 (2021); 《保健食品注册与备案管理办法》 (approved functions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.text.engine import TextEngine
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def engine() -> TextEngine:
+    return TextEngine.load(REPO / "lexicons")
+
+
+def _rules(engine: TextEngine, text: str) -> set[str]:
+    return {alert.rule_id for alert in engine.analyze(text)}
+
+
+def _categories(engine: TextEngine, text: str) -> set[str]:
+    return {alert.category for alert in engine.analyze(text)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这款牙膏是协和医院的主任医师推荐的",
+        "这个台灯是教育部指定的护眼产品",
+        "我们这款米是航天员吃的",
+        "这个保温杯是外交部发言人同款",
+        "中科院的院士团队亲自研发的净水器",
+    ],
+)
+def test_named_authority_endorsing_goods_ad_law_art9_item2_and_art16(engine: TextEngine, text: str) -> None:
+    assert "OFF-901" in _rules(engine, text)
+
+
+@pytest.mark.parametrize("text", ["医生让我多喝水少熬夜", "我们老板以前是电视台的记者"])
+def test_authority_named_without_endorsement_is_no_claim(engine: TextEngine, text: str) -> None:
+    assert "OFF-901" not in _rules(engine, text)
+
+
+def test_efficacy_rate_ad_law_art16_item2(engine: TextEngine) -> None:
+    assert "MED-904" in _rules(engine, "这个调理茶的有效率是百分之九十五")
+
+
+def test_goods_replacing_medicine_ad_law_art17(engine: TextEngine) -> None:
+    assert "medical_claim" in _categories(engine, "喝了三个月我的降糖药都停掉了")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我们先把价格涨到八百，然后再打五折给大家",
+        "这个划线价我们从来没卖过这个价",
+        "付款的时候再加一个服务费八十",
+        "这个价格低到亏本，我自己贴钱卖",
+        "今天是全年最低价",
+    ],
+)
+def test_price_fraud_talk_price_rules_2022_art19(engine: TextEngine, text: str) -> None:
+    assert "false_price" in _categories(engine, text)
+
+
+def test_seven_day_lowest_price_is_the_lawful_reference_price_rules_2022_art22(engine: TextEngine) -> None:
+    assert not _categories(engine, "这个价格是在前七天最低成交价九十九的基础上再减十块")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这套邮票放十年至少翻三倍", "这个紫砂壶以后能拍出天价", "这批限量手办二手已经炒到上千了"],
+)
+def test_promised_future_return_ad_law_art25_item1(engine: TextEngine, text: str) -> None:
+    assert "COL-901" in _rules(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这对貔貅摆在门口，生意兴隆", "这个手串戴上半年必脱单", "这面镜子能把对门的煞气挡回去"],
+)
+def test_charm_bringing_luck_ad_law_art9_item8(engine: TextEngine, text: str) -> None:
+    assert "superstition" in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["大家记一下我的扣扣号", "去我们的独立网站下单更便宜", "钱直接打到公司对公账户上"],
+)
+def test_other_channels_for_the_sale_online_trade_measures_2021(engine: TextEngine, text: str) -> None:
+    assert "private_transaction" in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这颗红宝石是天然的", "这个翡翠手镯没有任何优化", "莫桑石就是钻石"],
+)
+def test_naturalness_and_gem_naming_gbt16552_gbt16553(engine: TextEngine, text: str) -> None:
+    assert "gem_authenticity_claim" in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这个隔离霜自带防晒指数三十", "这个洗发水用了头发变密了"],
+)
+def test_special_use_cosmetics_regulation_art16(engine: TextEngine, text: str) -> None:
+    assert "cosmetic_efficacy" in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [("这台吸尘器的吸力是宇宙级的", "ABS-905"), ("我们的保暖绝对是第一梯队", "ABS-902")],
+)
+def test_grade_words_near_superlatives_guide_2023_art2(engine: TextEngine, text: str, rule: str) -> None:
+    assert rule in _rules(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "那部片子拿了金马奖最佳影片",  # an award with its source (guide art. 5)
+        "他看过最精彩的一场是世界杯决赛",  # a match, not goods
+        "这是本品牌历史上最轻的一款",  # the brand's own range (guide art. 5(1))
+        "我们自己家这几款锅里面，这个容量最大",  # own range named in the clause before
+    ],
+)
+def test_awards_matches_and_own_range_are_lawful_guide_2023_art5(engine: TextEngine, text: str) -> None:
+    assert "absolute_claim" not in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这款是保健食品，批准的保健功能是增强免疫力",  # the registration read aloud
+        "检验结论写的是翡翠A货",  # a certificate read aloud
+        "铂金戒指的钢印是Pt950",  # the hallmark GB 11887 requires
+        "美白祛斑这类功效得有特证才能说",  # what a claim requires (条例 art. 16)
+        "防脱和生发属于特殊用途化妆品",
+        "我们家不卖什么特供产品",  # refusal
+        "我去年腰扭了，做了两个月康复治疗才好",  # real care, the speaker's own history
+    ],
+)
+def test_lawful_talk_about_claims_is_no_alert(engine: TextEngine, text: str) -> None:
+    assert not engine.analyze(text)
