@@ -31,7 +31,8 @@ from monitor.text.pinyin import pinyin_key
 PatternKind = Literal[
     "superlative", "rank_first", "unique", "pioneer", "king", "certainty", "cure", "quick_effect",
     "no_relapse", "skin_efficacy", "skin_medical", "whitening", "hair_growth", "urgency",
-    "endorsement", "efficacy_rate", "price_bait", "investment_return", "fortune", "off_platform", "gem_natural",
+    "medical_aesthetic", "endorsement", "efficacy_rate", "price_bait", "investment_return", "fortune",
+    "off_platform", "gem_natural",
 ]  # fmt: skip
 
 SUPERLATIVE_LOOKAHEAD_CHARS = 4
@@ -89,6 +90,7 @@ REQUIRED_LISTS: dict[PatternKind, tuple[str, ...]] = {
     "whitening": (),
     "hair_growth": (),
     "urgency": (),
+    "medical_aesthetic": (),
     "endorsement": ("authority", "endorse_verb"),
     "efficacy_rate": (),
     "price_bait": (),
@@ -225,7 +227,7 @@ class PatternSet:
             "一抹(?:就)?白|白(?:[一两三几0-9]|好几)个(?:度|色号)|(?:皮肤|脸|肤色|肌肤|整个人)[^,]{0,6}?(?:越来越白|变白了?|白了一圈)"
             "|美白淡斑|淡斑美白|亮白肤色|美白效果"
             # Sunscreen and firming are special-use or evaluated efficacies too (条例第十六条; 分类目录).
-            "|防晒指数|spf ?[0-9]+|不用(?:再)?涂防晒|晒不黑|紧致提拉|提拉紧致"
+            "|防晒指数|spf ?[0-9]+|不用(?:再)?涂防晒|晒不黑|紧致提拉|提拉紧致|提亮[^,]{0,2}个色号|白成[^,]{0,3}皮"
         )
         self._hair_growth = re.compile(
             "(?:长出|长出来|生出|冒出)了?(?:新的?)?(?:头发|毛发|发根|新发|绒毛)|(?:头发|发际线)[^,]{0,4}?长(?:回来|出来)"
@@ -237,6 +239,13 @@ class PatternSet:
             "|最后[0-9一两三四五六七八九十几]+(?:分钟|秒).{0,12}?(?:涨价|恢复|原价|下架|抢|拍|优惠|价格|下单|结束|没了)"
             "|仅此一次|再也没有这个价|以后再也没有这个价|(?:明天|下播|过了今天|一会儿|之后|马上)(?:就)?(?:恢复原价|涨回|涨价)"
             "|倒计时[^,]{0,8}?(?:恢复|涨价|抢|原价|结束)|最后一次(?:这个价|给这个价)"
+        )
+        # A cosmetic likened to a medical-aesthetic procedure implies a medical effect
+        # (条例第三十七条): 跟做了热玛吉一样, 涂抹版的玻尿酸, 不用去医院打水光.
+        aesthetic = "(?:热玛吉|水光针?|玻尿酸|光子嫩肤|超声刀|医美|微整|肉毒素?|打了一针|线雕)"
+        self._medical_aesthetic = re.compile(
+            f"(?:跟|和|像|堪比|媲美|比|不用去?(?:医院)?打?|省了|替代|平替|涂抹版的?){aesthetic}"
+            f"|{aesthetic}[^,]{{0,6}}?(?:一样|差不多|同款效果|都比不上|的效果)"
         )
         # Named authority + a word of endorsement in one clause (三甲医院的主任医师都推荐,
         # 教育部推荐的, 航天员吃的): 《广告法》第九条第（二）项、第十六条第一款第（四）项.
@@ -261,19 +270,19 @@ class PatternSet:
         )
         # 《广告法》第二十五条第（一）项: no guaranteed or implied future return of collectibles.
         self._investment_return = re.compile(
-            f"{_alt(words('future_time'))}[^,]{{0,10}}?{_alt(words('value_gain'))}"
-            "|一年一个价|二手[^,]{0,6}?(?:炒到|溢价|翻)|买到就是赚|买到就是赚到|等于买原始股|放着就是钱|有价无市|一笔财富"
+            f"{_alt(words('future_time'))}[^,]{{0,10}}?{_alt(words('value_gain'))}|二手[^,]{{0,6}}?(?:炒到|溢价|翻)"
             if words("future_time") and words("value_gain")
             else "(?!)"
         )
+        self._investment_phrase = re.compile("一年一个价|买到就是赚|等于买原始股|放着就是钱|有价无市|一笔财富")
         # 《广告法》第九条第（八）项 (迷信): placing or wearing an object brings luck, love,
         # children or exam results (摆上这对摆件夫妻和睦, 戴上三个月内必脱单).
         self._fortune = re.compile(
             f"{_alt(words('placement'))}[^。]{{0,14}}?{_alt(words('fortune_outcome'))}"
-            "|煞气|财位|财不外流|财才不会流"
             if words("placement") and words("fortune_outcome")
             else "(?!)"
         )
+        self._fortune_phrase = re.compile("煞气|财位|财不外流|财才不会流")
         # Platform rules against 站外导流 and 私下交易; 《网络交易监督管理办法》（2021）:
         # another channel named as where to buy, pay or get in touch.
         self._off_platform = re.compile(
@@ -284,8 +293,11 @@ class PatternSet:
         gem = _alt(words("gem")) if words("gem") else "(?!)"
         self._gem_natural = re.compile(
             f"{gem}[^,]{{0,6}}?(?:是|为|都是|绝对是)(?:纯)?天然(?:的|色|紫|绿|红|蓝)"
-            f"|{gem}[^,]{{0,4}}?(?:就是|等于|跟)(?:{gem})(?:[^,]{{0,3}}?一样)?"
-            "|(?:没有|没|无|不是|没做)(?:任何|经过)?(?:优化|加热|染色|注胶|充填|烧色|合成)"
+            f"|{gem}[^,]{{0,4}}?(?:就是|等于)(?:{gem})"
+        )
+        self._gem_noun = re.compile(gem)
+        self._gem_untreated = re.compile(
+            "(?:没有|没|无|不是|没做)(?:任何|经过)?(?:优化|加热|染色|注胶|充填|烧色|合成)(?:处理)?(?=,|$|的)"
             "|颜色不是(?:烧|染|加热)"
         )
         self._finders: dict[PatternKind, Callable[[str], Iterator[Span]]] = {
@@ -303,13 +315,14 @@ class PatternSet:
             "whitening": lambda text: _spans(self._whitening, text),
             "hair_growth": lambda text: _spans(self._hair_growth, text),
             "urgency": lambda text: _spans(self._urgency, text),
-            "endorsement": lambda text: _spans(self._endorsement, text),
+            "medical_aesthetic": lambda text: _spans(self._medical_aesthetic, text),
+            "endorsement": lambda text: _affirmed_spans(self._endorsement, text),
             "efficacy_rate": lambda text: _spans(self._efficacy_rate, text),
             "price_bait": lambda text: _spans(self._price_bait, text),
-            "investment_return": lambda text: _spans(self._investment_return, text),
-            "fortune": lambda text: _spans(self._fortune, text),
+            "investment_return": lambda text: _affirmed_spans(self._investment_return, text, self._investment_phrase),
+            "fortune": lambda text: _affirmed_spans(self._fortune, text, self._fortune_phrase),
             "off_platform": lambda text: _spans(self._off_platform, text),
-            "gem_natural": lambda text: _spans(self._gem_natural, text),
+            "gem_natural": self._find_gem_natural,
         }
         self._self_scope = re.compile(_alt(words("self_scope"))) if words("self_scope") else None
         self._cited = re.compile(_alt(words("cited_source"))) if words("cited_source") else None
@@ -411,6 +424,16 @@ class PatternSet:
     def _is_disease(self, word: str) -> bool:
         return not any(word.endswith(not_disease) or not_disease in word for not_disease in self._disease_not)
 
+    def _find_gem_natural(self, text: str) -> Iterator[Span]:
+        """这颗蓝宝石是天然的, 莫桑石就是钻石; 没有任何优化 (a claim of no treatment), but not
+        a question or a denial inside the span (是不是天然的)."""
+        yield from _affirmed_spans(self._gem_natural, text)
+        if self._gem_noun.search(text) is None:
+            return  # 枸杞不是染色的: the gem standards are about gems
+        for start, end in _spans(self._gem_untreated, text):
+            if not _QUESTION_BEFORE.search(text, max(0, start - 3), start + 1):
+                yield start, end
+
     def _find_quick(self, text: str) -> Iterator[Span]:
         """一盒见效, 三天痊愈; not when real care came before it (做了两个月康复治疗才好)."""
         for start, end in _spans(self._quick, text):
@@ -502,6 +525,24 @@ _GOODS_SUBJECT = re.compile(
     "(?:这款|这个产品|这个牌子|这个品牌|我们家|咱家|咱们家|我家|本品|本产品|它)[^,]{0,6}?(?:是|就是|绝对是|肯定是|算是)$"
 )
 """The goods as the subject of a bare dimension (这款产品是最大的; not 这个项目的优先级最高)."""
+
+
+_INNER_DENIAL = re.compile("不|没|别|未|非|无|吗|\\?")
+"""Inside a span joining two parts (authority ... 推荐), a denial or a question turns it
+around: 医生没推荐过, 以后值不值钱, 戴了不会转运, 是不是天然的."""
+
+_QUESTION_BEFORE = re.compile("有没|是不")
+_DENIAL_AFTER = re.compile("[^,]{0,2}?(?:没关系|没有关系|无关|没用|没有用|是假的|不可能)")
+
+
+def _affirmed_spans(pattern: re.Pattern[str], text: str, phrases: re.Pattern[str] | None = None) -> Iterator[Span]:
+    """Spans of ``pattern`` with no denial inside or right after, and every span of the
+    fixed ``phrases`` (有价无市 holds its own 无)."""
+    if phrases is not None:
+        yield from _spans(phrases, text)
+    for start, end in _spans(pattern, text):
+        if not _INNER_DENIAL.search(text, start + 1, end) and not _DENIAL_AFTER.match(text, end):
+            yield start, end
 
 
 def _spans(pattern: re.Pattern[str], text: str) -> Iterator[Span]:

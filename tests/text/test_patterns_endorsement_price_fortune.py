@@ -152,3 +152,32 @@ def test_awards_matches_and_own_range_are_lawful_guide_2023_art5(engine: TextEng
 )
 def test_lawful_talk_about_claims_is_no_alert(engine: TextEngine, text: str) -> None:
     assert not engine.analyze(text)
+
+
+@pytest.mark.parametrize("text", ["这支面霜用一个月，跟打了热玛吉一样", "这个精华就是涂抹版的玻尿酸"])
+def test_likening_a_cosmetic_to_medical_aesthetics_regulation_art37(engine: TextEngine, text: str) -> None:
+    assert "COS-905" in _rules(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我爸的痛风自从喝了这个就没再疼过", "膝盖积水贴了一周就消下去了"],
+)
+def test_disease_gone_after_using_the_goods_ad_law_art17(engine: TextEngine, text: str) -> None:
+    assert "medical_claim" in _categories(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "医生没推荐过我们，别乱说",  # denial inside the span
+        "有人问这个酒以后值不值钱，我不知道",  # a question inside the span
+        "这个红绳戴了不会转运，就是图个喜庆",
+        "这个金蟾就是个摆件，放哪儿都行，跟财运没关系",  # denial right after
+        "这个翡翠是不是天然的，看证书",
+        "枸杞泡水会变色，不是染色",  # no gem named: GB/T 16552 is about gems
+        "这款粉底的色号叫冷白皮",  # a shade name, not an effect
+    ],
+)
+def test_denied_or_asked_pattern_spans_are_no_claim(engine: TextEngine, text: str) -> None:
+    assert not {"OFF-901", "COL-901", "SUP-901", "GEM-901", "COS-903"} & _rules(engine, text)
