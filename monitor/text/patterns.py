@@ -371,6 +371,8 @@ class PatternSet:
             return None  # 最佳食用时间, 最简单的方法: consumer tips (guide art. 5(2))
         if tail.startswith(("的时候", "时候", "的时刻")):
             return None  # 最慢的时候: when, not what the goods are
+        if tail.startswith(("的地方是", "的部分是", "的一点是", "的一幕")) and not scoped:
+            return None  # 最好看的地方是结尾: the best part of one thing, compared with nothing else (guide art. 5(1))
         if word == "好" and tail and tail[0] not in "的用看吃喝穿闻听卖了" and not tail.startswith("之一"):
             return None  # 最好 + a verb is advice (你最好先量一下)
         if re.match("[^,]{0,2}(?:[0-9零两几半]|零下|[一二三四五六七八九十][米斤克度块元个天年])", tail):

@@ -181,3 +181,8 @@ def test_disease_gone_after_using_the_goods_ad_law_art17(engine: TextEngine, tex
 )
 def test_denied_or_asked_pattern_spans_are_no_claim(engine: TextEngine, text: str) -> None:
     assert not {"OFF-901", "COL-901", "SUP-901", "GEM-901", "COS-903"} & _rules(engine, text)
+
+
+def test_best_part_of_one_thing_is_no_comparison_guide_2023_art5_item1(engine: TextEngine) -> None:
+    assert "absolute_claim" not in _categories(engine, "我觉得这个电影最好看的地方是结尾那个反转")
+    assert "absolute_claim" in _categories(engine, "这是最好看的裙子")
