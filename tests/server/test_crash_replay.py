@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.server.conftest import auth, pcm, silence, start_frame
-from tests.server.test_sigterm import REPO, ServeProcess
+from tests.server.test_sigterm import ServeProcess, assert_archive_verifies
 
 pytestmark = pytest.mark.slow
 
@@ -88,11 +86,4 @@ def test_alert_archived_but_never_sent_is_replayed_after_restart(
     assert restarted.proc.wait(60) == 0
     assert {a["alert_id"]: a["evidence_id"] for a in replayed} == archived
     assert all(a["type"] == "alert" and a["room_id"] == "room-crash" for a in replayed)
-    verify = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "archive", "verify", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert_archive_verifies(data_dir)

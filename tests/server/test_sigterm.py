@@ -68,6 +68,18 @@ class ServeProcess:
         return f"ws://127.0.0.1:{self.port}{path}"
 
 
+def assert_archive_verifies(data_dir: Path) -> None:
+    """``monitor archive verify`` (a separate process, as an inspector runs it) passes."""
+    verify = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "archive", "verify", "--data-dir", str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 def test_sigterm_flushes_sends_and_archives_before_exit(tmp_path: Path, claim_audio: dict[str, np.ndarray]) -> None:
     data_dir = tmp_path / "archive"
     server = ServeProcess(data_dir)
@@ -96,11 +108,4 @@ def test_sigterm_flushes_sends_and_archives_before_exit(tmp_path: Path, claim_au
     assert ingest_code == 1001
     assert [f["alert_id"] for f in watcher_frames] == [a["alert_id"] for a in alerts]
     assert watcher_code == 1001
-    verify = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "archive", "verify", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert_archive_verifies(data_dir)
