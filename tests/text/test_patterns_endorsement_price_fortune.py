@@ -186,3 +186,16 @@ def test_denied_or_asked_pattern_spans_are_no_claim(engine: TextEngine, text: st
 def test_best_part_of_one_thing_is_no_comparison_guide_2023_art5_item1(engine: TextEngine) -> None:
     assert "absolute_claim" not in _categories(engine, "我觉得这个电影最好看的地方是结尾那个反转")
     assert "absolute_claim" in _categories(engine, "这是最好看的裙子")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["这种大件不在线上卖，来了现金交易", "想要便宜的，私下聊", "便宜可以，但是得走我个人"],
+)
+def test_cash_and_personal_deals_off_the_platform_online_trade_measures_2021(engine: TextEngine, text: str) -> None:
+    assert "PT-901" in _rules(engine, text)
+
+
+@pytest.mark.parametrize("text", ["今天不拍明天就贵一百", "库存就这些，卖完就涨价"])
+def test_fake_deadline_price_rules_2022_art19_item4(engine: TextEngine, text: str) -> None:
+    assert "false_price" in _categories(engine, text)
