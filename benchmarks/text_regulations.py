@@ -121,7 +121,7 @@ def evaluate(detectors: Detectors, claims, negatives, sources, show: bool, label
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "outside"])
+    parser.add_argument("--set", default="heldout", choices=["heldout", "dev", "outside", "outside_dev"])
     parser.add_argument("--no-classifier", action="store_true", help="lexicon, pinyin and price rules only")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--spoken", action="store_true", help="also the spoken negatives samples/spoken/<set>.txt")

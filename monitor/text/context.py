@@ -174,6 +174,24 @@ def _alternation(words: tuple[str, ...]) -> str:
 
 
 _REFUSAL = _alternation(_REFUSALS)
+
+
+_HIT_REFUSED_MARK = "\x01"  # 不<term>的 / 不<term> stand in the refused-words position
+_HIT_MARK = "\x02"  # the term itself, repeated in the tail ("美白美白我们不说")
+_REFUSAL_AFTER = re.compile(
+    f"(?P<meta>(?:{_alternation(_META)}|{_HIT_REFUSED_MARK})*)的?{_SUBJECT}"
+    f"(?P<refusal>{_REFUSAL}|{_alternation(_META_REFUSALS)})(?:{_TAIL}|{_HIT_MARK})*"
+)
+"""What may follow a term to its clause's end when the speaker refuses it ("美白我们不敢说").
+The term is masked in the text (:func:`_mask_hit`) instead of compiled into the pattern:
+building a pattern per term thrashed the ``re`` cache and took 90 % of the engine's time."""
+
+
+def _mask_hit(after: str, hit: str) -> str:
+    return (
+        after.replace(f"不{hit}的", _HIT_REFUSED_MARK).replace(f"不{hit}", _HIT_REFUSED_MARK).replace(hit, _HIT_MARK)
+    )
+
 _NEXT_CLAUSE_REFUSAL = re.compile(f"{_SUBJECT}{_REFUSAL}{_TAIL}")
 # Saying it anyway: "根治两个字我不敢说,但是…", "治疗两个字我不说,你喝完自己体会" (preterition).
 _PRETERITION = re.compile(
@@ -299,11 +317,7 @@ def is_disowned(text: str, start: int, end: int) -> bool:
         return True
 
     # A refusal ending this clause or the next short one.
-    tail = f"(?:{_TAIL}|{re.escape(hit)})*"
-    meta = _alternation((*_META, f"不{hit}的", f"不{hit}"))
-    same = re.fullmatch(
-        f"(?P<meta>{meta}*)的?{_SUBJECT}(?P<refusal>{_REFUSAL}|{_alternation(_META_REFUSALS)}){tail}", after
-    )
+    same = _REFUSAL_AFTER.fullmatch(_mask_hit(after, hit))
     refused = same and (same.group("meta") or same.group("refusal") not in _META_REFUSALS)
     if refused and not _PRETERITION.search(rest):
         return True
