@@ -235,21 +235,8 @@ class MonitorServer:
         parts = urlsplit(request.path)
         if isinstance(connection, _GatedConnection):
             connection.handshake_received()
-        if parts.path == "/healthz":
-            if self.ready:
-                assert self.resources is not None
-                evidence = self.resources.evidence
-                if not evidence.available:
-                    # not ready for new rooms: their alerts could not be archived (they still go out)
-                    return _text_response(
-                        connection,
-                        503,
-                        f"degraded: evidence archive unavailable ({evidence.why_missing}); "
-                        f"alerts are sent without evidence, retrying every {self.settings.archive_retry_s:g} s\n",
-                    )
-                return _text_response(connection, 200, "ok\n")
-            why = "draining\n" if self._draining else "loading models\n"
-            return _text_response(connection, 503, why)
+        if parts.path in ("/healthz", "/readyz"):
+            return self._health(connection, ready_only=parts.path == "/readyz")
         if parts.path == "/metrics":
             return _text_response(
                 connection, 200, self.metrics.render().decode(), Content_Type=self.metrics.content_type
@@ -288,6 +275,23 @@ class MonitorServer:
         except ArchiveError as exc:
             return _text_response(connection, 503, f"{exc}\n")
         return _text_response(connection, 200, text, Content_Type="text/plain; charset=utf-8")
+
+    def _health(self, connection: ServerConnection, *, ready_only: bool) -> Response:
+        """``/healthz``: 200 once the models are loaded (body ``ok``, or ``degraded: ...`` while the
+        evidence archive cannot be written); ``/readyz``: the same but 503 while degraded, so a load
+        balancer sends new rooms to a server that can archive their evidence."""
+        if not self.ready:
+            return _text_response(connection, 503, "draining\n" if self._draining else "loading models\n")
+        assert self.resources is not None
+        evidence = self.resources.evidence
+        if evidence.available:
+            return _text_response(connection, 200, "ok\n")
+        # alerts still go out (with evidence_id null); the archive is retried meanwhile
+        why = (
+            f"degraded: evidence archive unavailable ({evidence.why_missing}); "
+            f"alerts are sent without evidence, retrying every {self.settings.archive_retry_s:g} s\n"
+        )
+        return _text_response(connection, 503 if ready_only else 200, why)
 
     def _authorize(self, request: Request) -> Grant | Denial:
         decision = authorize(self.settings.tokens, _plain(request.headers), request.path, self.sessions)

@@ -429,16 +429,18 @@ def test_archive_opened_later_and_healthz_degraded_meanwhile(
     blocker = tmp_path / "not-yet"
     blocker.write_text("a file where the archive's parent folder should be")
     server = make_server(data_dir=blocker / "archive", archive_retry_s=0.5)
-    status, body = http_get(server, "/healthz")
-    assert status == 503 and body.startswith("degraded: evidence archive unavailable")
+    status, body = http_get(server, "/healthz")  # alive and serving (contract v1: 200 once loaded) ...
+    assert status == 200 and body.startswith("degraded: evidence archive unavailable")
+    assert http_get(server, "/readyz")[0] == 503  # ... but not ready for new rooms
     before = alerts_of(asyncio.run(stream_and_stop(server, pcm(claim_audio["absolute_claim"], silence(0.8)))))
     assert before and before[0]["evidence_id"] is None  # the reminder still went out
     blocker.unlink()  # the operator fixes the disk
     for _ in range(100):
-        if http_get(server, "/healthz")[0] == 200:
+        if http_get(server, "/readyz")[0] == 200:
             break
         asyncio.run(asyncio.sleep(0.1))
     assert http_get(server, "/healthz") == (200, "ok\n")
+    assert http_get(server, "/readyz") == (200, "ok\n")
     after = alerts_of(asyncio.run(stream_and_stop(server, pcm(claim_audio["absolute_claim"], silence(0.8)))))
     assert after and after[0]["evidence_id"]
 
