@@ -15,22 +15,7 @@ import pytest
 from monitor.errors import LexiconError
 from monitor.text.engine import TextEngine
 from monitor.text.lexicon import load_lexicons
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def engine() -> TextEngine:
-    return TextEngine.load(REPO / "lexicons")
-
-
-def _rules(engine: TextEngine, text: str) -> set[str]:
-    return {alert.rule_id for alert in engine.analyze(text)}
-
-
-def _categories(engine: TextEngine, text: str) -> set[str]:
-    return {alert.category for alert in engine.analyze(text)}
-
+from tests.text.conftest import REPO, categories_of, rules_of
 
 # -- 《广告法》第九条第（三）项 and the 2023 guide art. 2 ("含义相同或者近似的其他用语") ----------
 
@@ -68,31 +53,31 @@ def test_superlative_of_the_goods_is_an_absolute_claim_ad_law_art9(engine: TextE
     ],
 )
 def test_everyday_superlatives_are_no_claim(engine: TextEngine, text: str) -> None:
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["最佳赏味期是开封后七天", "最佳食用时间是早餐后半小时", "这道题最简单的方法是画个图"])
 def test_consumer_tips_are_lawful_guide_2023_art5_item2(engine: TextEngine, text: str) -> None:
     """指南第五条（二）: 仅用于宣传最佳方法、最佳时间、最佳保质期等消费提示."""
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["这是我们店里卖得最好的一款,自家店里比", "这是我们店里销量最好的,只是我们自己店里"])
 def test_comparison_within_the_own_shop_is_lawful_guide_2023_art5_item1(engine: TextEngine, text: str) -> None:
     """指南第五条（一）: 仅用于自我比较描述同一品牌或同一企业的商品."""
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 def test_market_scope_overrides_the_own_shop(engine: TextEngine) -> None:
     """A comparison with every other seller (全网) is no self comparison, whatever else is said."""
-    assert "absolute_claim" in _categories(engine, "我们店里这款全网最便宜")
+    assert "absolute_claim" in categories_of(engine, "我们店里这款全网最便宜")
 
 
 @pytest.mark.parametrize(
     "text", ["这款奶粉排名第一", "它的口碑是第一的", "这个是第一品质,大家放心买", "连续五年第一的牌子"]
 )
 def test_rankings_are_claims_ad_law_art9_and_art11(engine: TextEngine, text: str) -> None:
-    assert "absolute_claim" in _categories(engine, text)
+    assert "absolute_claim" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -107,7 +92,7 @@ def test_rankings_are_claims_ad_law_art9_and_art11(engine: TextEngine, text: str
 )
 def test_ordinals_and_time_order_are_no_ranking_guide_2023(engine: TextEngine, text: str) -> None:
     """第一 as an ordinal or a time order (第一次, 第一时间) ranks nothing against other goods."""
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +100,7 @@ def test_ordinals_and_time_order_are_no_ranking_guide_2023(engine: TextEngine, t
 )
 def test_rankings_of_pupils_and_players_are_no_claim_about_goods(engine: TextEngine, text: str) -> None:
     """指南第四条: the rule concerns the goods advertised; a school or sports result is not one."""
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -123,50 +108,50 @@ def test_rankings_of_pupils_and_players_are_no_claim_about_goods(engine: TextEng
 )
 def test_ranking_with_a_named_source_is_lawful_ad_law_art11(engine: TextEngine, text: str) -> None:
     """《广告法》第十一条 and 指南第五条: a ranking that is true and names its source."""
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["咱们这个锅是唯一不粘的锅", "我们是国内唯一拿到这个专利的", "这是唯一一款能做到的"])
 def test_unique_claims_ad_law_art9(engine: TextEngine, text: str) -> None:
-    assert "ABS-903" in _rules(engine, text)
+    assert "ABS-903" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["唯一的缺点就是有点重", "我唯一担心的是物流慢", "我唯一的爱好就是钓鱼"])
 def test_unique_about_a_person_or_a_flaw_is_no_claim(engine: TextEngine, text: str) -> None:
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(("text", "rule"), [("我们是第一家做这个的", "ABS-904"), ("这是国内首创的技术", "ABS-904")])
 def test_first_mover_claims_ad_law_art9_and_art11(engine: TextEngine, text: str, rule: str) -> None:
-    assert rule in _rules(engine, text)
+    assert rule in rules_of(engine, text)
 
 
 def test_plain_launch_is_time_order_not_a_claim(engine: TextEngine) -> None:
     """A launch today (首发) is time order, lawful when true; 全球首发 compares with the world."""
-    assert "ABS-904" not in _rules(engine, "这款今天首发,大家可以看看")
-    assert "ABS-904" in _rules(engine, "这款手机全球首发")
+    assert "ABS-904" not in rules_of(engine, "这款今天首发,大家可以看看")
+    assert "ABS-904" in rules_of(engine, "这款手机全球首发")
 
 
 @pytest.mark.parametrize("text", ["零食之王,好吃到哭", "性价比天花板,闭眼入", "这是手机里的王者"])
 def test_king_and_ceiling_metaphors_are_absolute_guide_2023_art2(engine: TextEngine, text: str) -> None:
-    assert "ABS-905" in _rules(engine, text)
+    assert "ABS-905" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["狮子是百兽之王", "我家天花板漏水了", "晚上一起打王者荣耀吧"])
 def test_literal_kings_and_ceilings_are_no_claim(engine: TextEngine, text: str) -> None:
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["百分之百有效,不好用你来找我", "这个效果百分百看得见"])
 def test_certainty_of_effect_ad_law_art9_and_art16(engine: TextEngine, text: str) -> None:
     """《广告法》第十六条第一款第（一）项: no 功效、安全性的断言或者保证."""
-    assert "ABS-906" in _rules(engine, text)
+    assert "ABS-906" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["这件T恤是百分之百纯棉的", "我们百分百用心做好售后"])
 def test_label_facts_and_service_attitude_are_lawful_guide_2023_art4(engine: TextEngine, text: str) -> None:
     """A fibre content on the label is a fact; 指南第四条: 仅表明服务态度 is no claim about goods."""
-    assert "ABS-906" not in _rules(engine, text)
+    assert "ABS-906" not in rules_of(engine, text)
 
 
 # -- medical claims: 《广告法》第十六、十七条; 《食品安全法》第七十三条 --------------------------
@@ -183,7 +168,7 @@ def test_label_facts_and_service_attitude_are_lawful_guide_2023_art4(engine: Tex
     ],
 )
 def test_cure_verbs_on_diseases_ad_law_art17(engine: TextEngine, text: str) -> None:
-    assert "medical_claim" in _categories(engine, text)
+    assert "medical_claim" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -196,22 +181,22 @@ def test_cure_verbs_on_diseases_ad_law_art17(engine: TextEngine, text: str) -> N
     ],
 )
 def test_real_care_and_disease_look_alikes_are_no_claim(engine: TextEngine, text: str) -> None:
-    assert "medical_claim" not in _categories(engine, text)
+    assert "medical_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["关节痛的用这个贴,一盒见效", "一个疗程见效", "湿疹用上三天就痊愈了"])
 def test_quick_effect_promises_ad_law_art16(engine: TextEngine, text: str) -> None:
-    assert "medical_claim" in _categories(engine, text)
+    assert "medical_claim" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["毛衣第一次洗会有点掉毛,洗两次就好了", "这双鞋刚穿有点磨脚,穿两天就好了"])
 def test_everyday_settling_in_is_no_effect_promise(engine: TextEngine, text: str) -> None:
-    assert "medical_claim" not in _categories(engine, text)
+    assert "medical_claim" not in categories_of(engine, text)
 
 
 def test_no_relapse_is_a_treatment_guarantee_ad_law_art16(engine: TextEngine) -> None:
-    assert "MED-903" in _rules(engine, "这个用了以后再也不复发")
-    assert "medical_claim" in _categories(engine, "用了以后鼻炎再也不复发")
+    assert "MED-903" in rules_of(engine, "这个用了以后再也不复发")
+    assert "medical_claim" in categories_of(engine, "用了以后鼻炎再也不复发")
 
 
 # -- cosmetics: 《化妆品监督管理条例》第十六条 (special use), 第三十七条 (no medical effect) ------
@@ -228,18 +213,18 @@ def test_no_relapse_is_a_treatment_guarantee_ad_law_art16(engine: TextEngine) ->
     ],
 )
 def test_special_use_efficacy_cosmetics_regulation_art16(engine: TextEngine, text: str) -> None:
-    assert "cosmetic_efficacy" in _categories(engine, text)
+    assert "cosmetic_efficacy" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["这个霜能根治色斑", "这个药膏能治疗痤疮"])
 def test_a_cosmetic_that_cures_is_two_claims_regulation_art37(engine: TextEngine, text: str) -> None:
     """根治色斑: a special-use efficacy (祛斑) and a medical effect no cosmetic may claim."""
-    assert {"cosmetic_efficacy", "medical_claim"} <= _categories(engine, text)
+    assert {"cosmetic_efficacy", "medical_claim"} <= categories_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["这款眼霜去不了皱纹,就是保湿", "这件衬衫是抗皱面料,不用熨", "这个耳堵是防脱落的设计"])
 def test_negated_efficacy_and_fabric_words_are_no_claim(engine: TextEngine, text: str) -> None:
-    assert "cosmetic_efficacy" not in _categories(engine, text)
+    assert "cosmetic_efficacy" not in categories_of(engine, text)
 
 
 # -- prices: 《明码标价和禁止价格欺诈规定》第十九条第（四）项 -----------------------------------
@@ -249,14 +234,14 @@ def test_negated_efficacy_and_fabric_words_are_no_claim(engine: TextEngine, text
     "text", ["再不买就没了,最后十单", "全民免单,今天下单的全部免费送", "最后三分钟,抢完就恢复原价"]
 )
 def test_fake_urgency_price_fraud_rules_art19(engine: TextEngine, text: str) -> None:
-    assert "false_price" in _categories(engine, text)
+    assert "false_price" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
     "text", ["最后五分钟我们抽个奖", "这个洗脸巾是一次性的", "今天主播的话是作为一个破价福利直播间"]
 )
 def test_giveaways_and_room_labels_are_no_price_claim(engine: TextEngine, text: str) -> None:
-    assert "false_price" not in _categories(engine, text)
+    assert "false_price" not in categories_of(engine, text)
 
 
 # -- sound-alike matches and standards talk (issue 17, item 4) ---------------------------------
@@ -293,7 +278,7 @@ def test_standards_talk_and_quoting_are_no_claim_gb11887(engine: TextEngine, tex
 
 def test_a_claim_after_a_standard_is_still_a_claim(engine: TextEngine) -> None:
     """ "按国标这个是千足金" asserts a withdrawn name of the goods (GB 11887 amendment 1)."""
-    assert "precious_metal_claim" in _categories(engine, "按照国家标准,这个是千足金的")
+    assert "precious_metal_claim" in categories_of(engine, "按照国家标准,这个是千足金的")
 
 
 # -- the file itself ----------------------------------------------------------------------------

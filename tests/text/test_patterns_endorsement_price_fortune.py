@@ -10,26 +10,10 @@ reference price of its art. 22 (前七日内最低成交价); GB/T 16552-2017, G
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from monitor.text.engine import TextEngine
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def engine() -> TextEngine:
-    return TextEngine.load(REPO / "lexicons")
-
-
-def _rules(engine: TextEngine, text: str) -> set[str]:
-    return {alert.rule_id for alert in engine.analyze(text)}
-
-
-def _categories(engine: TextEngine, text: str) -> set[str]:
-    return {alert.category for alert in engine.analyze(text)}
+from tests.text.conftest import categories_of, rules_of
 
 
 @pytest.mark.parametrize(
@@ -43,20 +27,20 @@ def _categories(engine: TextEngine, text: str) -> set[str]:
     ],
 )
 def test_named_authority_endorsing_goods_ad_law_art9_item2_and_art16(engine: TextEngine, text: str) -> None:
-    assert "OFF-901" in _rules(engine, text)
+    assert "OFF-901" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["医生让我多喝水少熬夜", "我们老板以前是电视台的记者"])
 def test_authority_named_without_endorsement_is_no_claim(engine: TextEngine, text: str) -> None:
-    assert "OFF-901" not in _rules(engine, text)
+    assert "OFF-901" not in rules_of(engine, text)
 
 
 def test_efficacy_rate_ad_law_art16_item2(engine: TextEngine) -> None:
-    assert "MED-904" in _rules(engine, "这个调理茶的有效率是百分之九十五")
+    assert "MED-904" in rules_of(engine, "这个调理茶的有效率是百分之九十五")
 
 
 def test_goods_replacing_medicine_ad_law_art17(engine: TextEngine) -> None:
-    assert "medical_claim" in _categories(engine, "喝了三个月我的降糖药都停掉了")
+    assert "medical_claim" in categories_of(engine, "喝了三个月我的降糖药都停掉了")
 
 
 @pytest.mark.parametrize(
@@ -70,11 +54,11 @@ def test_goods_replacing_medicine_ad_law_art17(engine: TextEngine) -> None:
     ],
 )
 def test_price_fraud_talk_price_rules_2022_art19(engine: TextEngine, text: str) -> None:
-    assert "false_price" in _categories(engine, text)
+    assert "false_price" in categories_of(engine, text)
 
 
 def test_seven_day_lowest_price_is_the_lawful_reference_price_rules_2022_art22(engine: TextEngine) -> None:
-    assert not _categories(engine, "这个价格是在前七天最低成交价九十九的基础上再减十块")
+    assert not categories_of(engine, "这个价格是在前七天最低成交价九十九的基础上再减十块")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +66,7 @@ def test_seven_day_lowest_price_is_the_lawful_reference_price_rules_2022_art22(e
     ["这套邮票放十年至少翻三倍", "这个紫砂壶以后能拍出天价", "这批限量手办二手已经炒到上千了"],
 )
 def test_promised_future_return_ad_law_art25_item1(engine: TextEngine, text: str) -> None:
-    assert "COL-901" in _rules(engine, text)
+    assert "COL-901" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +74,7 @@ def test_promised_future_return_ad_law_art25_item1(engine: TextEngine, text: str
     ["这对貔貅摆在门口，生意兴隆", "这个手串戴上半年必脱单", "这面镜子能把对门的煞气挡回去"],
 )
 def test_charm_bringing_luck_ad_law_art9_item8(engine: TextEngine, text: str) -> None:
-    assert "superstition" in _categories(engine, text)
+    assert "superstition" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +82,7 @@ def test_charm_bringing_luck_ad_law_art9_item8(engine: TextEngine, text: str) ->
     ["大家记一下我的扣扣号", "去我们的独立网站下单更便宜", "钱直接打到公司对公账户上"],
 )
 def test_other_channels_for_the_sale_online_trade_measures_2021(engine: TextEngine, text: str) -> None:
-    assert "private_transaction" in _categories(engine, text)
+    assert "private_transaction" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +90,7 @@ def test_other_channels_for_the_sale_online_trade_measures_2021(engine: TextEngi
     ["这颗红宝石是天然的", "这个翡翠手镯没有任何优化", "莫桑石就是钻石"],
 )
 def test_naturalness_and_gem_naming_gbt16552_gbt16553(engine: TextEngine, text: str) -> None:
-    assert "gem_authenticity_claim" in _categories(engine, text)
+    assert "gem_authenticity_claim" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +98,7 @@ def test_naturalness_and_gem_naming_gbt16552_gbt16553(engine: TextEngine, text: 
     ["这个隔离霜自带防晒指数三十", "这个洗发水用了头发变密了"],
 )
 def test_special_use_cosmetics_regulation_art16(engine: TextEngine, text: str) -> None:
-    assert "cosmetic_efficacy" in _categories(engine, text)
+    assert "cosmetic_efficacy" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +106,7 @@ def test_special_use_cosmetics_regulation_art16(engine: TextEngine, text: str) -
     [("这台吸尘器的吸力是宇宙级的", "ABS-905"), ("我们的保暖绝对是第一梯队", "ABS-902")],
 )
 def test_grade_words_near_superlatives_guide_2023_art2(engine: TextEngine, text: str, rule: str) -> None:
-    assert rule in _rules(engine, text)
+    assert rule in rules_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +119,7 @@ def test_grade_words_near_superlatives_guide_2023_art2(engine: TextEngine, text:
     ],
 )
 def test_awards_matches_and_own_range_are_lawful_guide_2023_art5(engine: TextEngine, text: str) -> None:
-    assert "absolute_claim" not in _categories(engine, text)
+    assert "absolute_claim" not in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +140,7 @@ def test_lawful_talk_about_claims_is_no_alert(engine: TextEngine, text: str) -> 
 
 @pytest.mark.parametrize("text", ["这支面霜用一个月，跟打了热玛吉一样", "这个精华就是涂抹版的玻尿酸"])
 def test_likening_a_cosmetic_to_medical_aesthetics_regulation_art37(engine: TextEngine, text: str) -> None:
-    assert "COS-905" in _rules(engine, text)
+    assert "COS-905" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +148,7 @@ def test_likening_a_cosmetic_to_medical_aesthetics_regulation_art37(engine: Text
     ["我爸的痛风自从喝了这个就没再疼过", "膝盖积水贴了一周就消下去了"],
 )
 def test_disease_gone_after_using_the_goods_ad_law_art17(engine: TextEngine, text: str) -> None:
-    assert "medical_claim" in _categories(engine, text)
+    assert "medical_claim" in categories_of(engine, text)
 
 
 @pytest.mark.parametrize(
@@ -180,12 +164,12 @@ def test_disease_gone_after_using_the_goods_ad_law_art17(engine: TextEngine, tex
     ],
 )
 def test_denied_or_asked_pattern_spans_are_no_claim(engine: TextEngine, text: str) -> None:
-    assert not {"OFF-901", "COL-901", "SUP-901", "GEM-901", "COS-903"} & _rules(engine, text)
+    assert not {"OFF-901", "COL-901", "SUP-901", "GEM-901", "COS-903"} & rules_of(engine, text)
 
 
 def test_best_part_of_one_thing_is_no_comparison_guide_2023_art5_item1(engine: TextEngine) -> None:
-    assert "absolute_claim" not in _categories(engine, "我觉得这个电影最好看的地方是结尾那个反转")
-    assert "absolute_claim" in _categories(engine, "这是最好看的裙子")
+    assert "absolute_claim" not in categories_of(engine, "我觉得这个电影最好看的地方是结尾那个反转")
+    assert "absolute_claim" in categories_of(engine, "这是最好看的裙子")
 
 
 @pytest.mark.parametrize(
@@ -193,9 +177,9 @@ def test_best_part_of_one_thing_is_no_comparison_guide_2023_art5_item1(engine: T
     ["这种大件不在线上卖，来了现金交易", "想要便宜的，私下聊", "便宜可以，但是得走我个人"],
 )
 def test_cash_and_personal_deals_off_the_platform_online_trade_measures_2021(engine: TextEngine, text: str) -> None:
-    assert "PT-901" in _rules(engine, text)
+    assert "PT-901" in rules_of(engine, text)
 
 
 @pytest.mark.parametrize("text", ["今天不拍明天就贵一百", "库存就这些，卖完就涨价"])
 def test_fake_deadline_price_rules_2022_art19_item4(engine: TextEngine, text: str) -> None:
-    assert "false_price" in _categories(engine, text)
+    assert "false_price" in categories_of(engine, text)
