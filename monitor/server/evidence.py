@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REPLAY_SLACK_ALERTS = 64
+"""Extra index rows read by a ``since=`` replay beyond the alerts it sends (see ``alerts_after``)."""
+
 
 class EvidenceWriter:
     """Thread-safe wrapper over one :class:`EvidenceArchive` (or ``None`` when unavailable)."""
@@ -195,16 +198,19 @@ class EvidenceWriter:
         archive = self._archive
         if archive is None:
             return []
+        from monitor.archive.records import iso_utc
+
         try:
             from_ms = int(since[:12], 16)
         except ValueError:
             from_ms = 0
-        # the index's event time of an alert is its emitted_at, set just after its id
-        from_time = datetime.fromtimestamp(max(0, from_ms - 1000) / 1000, UTC)
-        since_iso = from_time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        # an alert's emitted_at (the index's event time) is set just after its id, from the same
+        # clock: every alert after `since` has event time >= since's millisecond
+        # (in the index's own time format: it compares as text)
+        since_iso = iso_utc(datetime.fromtimestamp(from_ms / 1000, UTC))
         found: list[dict[str, Any]] = []
-        offset_limit = limit * 4 + 16
-        for summary in archive.find(kind="alert", since=since_iso, limit=offset_limit):
+        # the slack covers `since` itself, alerts of its millisecond and purged records
+        for summary in archive.find(kind="alert", since=since_iso, limit=limit + REPLAY_SLACK_ALERTS):
             if summary.purged_at is not None:
                 continue
             try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,8 @@ from monitor.errors import ProtocolError
 from monitor.server.app import parse_alert_filter
 from monitor.server.auth import Denial, Grant, authorize
 from monitor.server.buffers import ArrivalLog, AudioRing
-from monitor.server.connection import TokenBucket
 from monitor.server.hub import END_OF_ALERTS, AlertFilter, AlertHub
+from monitor.server.limits import TokenBucket
 from monitor.server.metrics import ServerMetrics
 from monitor.server.protocol import CloseCode, close_code_for, parse_control, parse_start
 from monitor.server.scheduler import FairScheduler
@@ -270,3 +271,30 @@ def test_scheduler_is_round_robin_with_one_job_per_room() -> None:
         return log
 
     assert asyncio.run(scenario()) == ["busy", "late", "busy", "late", "busy", "busy"]
+
+
+def test_replay_from_the_archive_includes_alerts_of_the_same_millisecond(tmp_path: Path) -> None:
+    """``since=`` replays read the archive from since's millisecond: alerts created in that very
+    millisecond (ids differing only in their random part) are replayed, ``since`` itself is not."""
+    from datetime import UTC, datetime
+
+    from monitor.alerts import Alert
+    from monitor.archive.archive import EvidenceArchive
+    from monitor.server.evidence import EvidenceWriter
+    from monitor.server.metrics import ServerMetrics
+
+    moment = datetime(2026, 12, 6, 5, 0, 0, 123000, tzinfo=UTC)
+    prefix = f"{int(moment.timestamp() * 1000):012x}"
+    ids = [prefix + letter * 20 for letter in "abc"]
+    with EvidenceArchive.open(tmp_path / "archive") as archive:
+        writer = EvidenceWriter(archive, ServerMetrics())
+        for n, alert_id in enumerate(ids):
+            alert = Alert(
+                alert_id=alert_id, room_id="r1", category="absolute_claim", severity="warning", rule_id="ABS-1",
+                matched="全网最低价", source="lexicon", confidence=1.0, text=f"全网最低价 {n}", reminder="r",
+                regulation="广告法第九条", emitted_at="2026-12-06T05:00:00.123Z",
+            )
+            writer.record_alert(alert, clip=np.zeros(1600, dtype=np.float32), clip_start=0.0, transcript="t")
+        assert [a["alert_id"] for a in writer.alerts_after(ids[0], limit=10)] == ids[1:]
+        assert [a["alert_id"] for a in writer.alerts_after("0", limit=2)] == ids[:2]
+        assert all(a["evidence_id"] for a in writer.alerts_after("0", limit=10))
