@@ -37,12 +37,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from monitor.alerts import Alert  # noqa: E402
-from monitor.asr.scan_audio import scan_file  # noqa: E402
 from monitor.asr.transcriber import Transcript, load_transcriber  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.errors import AudioDecodeError  # noqa: E402
 from monitor.pipeline import ComplianceSession, load_detectors  # noqa: E402
 from monitor.room import RoomContext, Utterance  # noqa: E402
+from monitor.scan.files import scan_file  # noqa: E402
 from monitor.text.lexicon import load_lexicons  # noqa: E402
 
 SAMPLES = REPO_ROOT / "samples" / "audio"

@@ -1,8 +1,9 @@
-"""One room's stream, from PCM bytes to sent alerts; survives a dropped socket until resumed.
+"""One live room's glue around its pipeline; survives a dropped socket until resumed.
 
-A :class:`RoomSession` owns everything per room: the resampler, the VAD segmenter, the
-evidence ring buffer, the compliance session (repetition state), the dedup memory, the
-queue of utterances waiting for a worker and the outbox of frames for the anchor. The
+A :class:`RoomSession` holds a :class:`~monitor.stream.RoomPipeline` (resampling, VAD,
+transcription, detection, dedup, evidence audio: all I/O-free) and adds what only a live
+room needs: the queue of utterances waiting for a worker and its back-pressure, the
+archive writes, the outbox of frames for the anchor, the resume grace timer. The
 socket that feeds it (a :class:`~monitor.server.connection.RoomConnection`) may come
 and go: a resumed connection picks up the same session, so stream time continues and
 no alert is produced twice. Shared, read-only resources come in :class:`Resources`.
@@ -20,26 +21,24 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.alerts import Alert
-from monitor.asr.audio import StreamResampler, pcm16le_to_float32
-from monitor.asr.vad import SpeechSegment, StreamingSegmenter
+from monitor.asr.vad import SpeechSegment
 from monitor.config import Settings
-from monitor.pipeline import ComplianceSession, Detectors
-from monitor.room import RoomContext, Utterance
-from monitor.server.buffers import RING_BUFFER_S, ArrivalLog, AudioRing
+from monitor.pipeline import Detectors
+from monitor.room import RoomContext
+from monitor.server.buffers import ArrivalLog
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.hub import AlertHub
 from monitor.server.metrics import ServerMetrics
 from monitor.server.scheduler import FairScheduler
-from monitor.taxonomy import Severity
+from monitor.stream import RoomPipeline, StreamOptions, UtteranceResult
 
 if TYPE_CHECKING:
-    from monitor.asr.transcriber import Transcriber, Transcript
+    from monitor.asr.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,13 @@ MAX_OUTBOX_FRAMES = 512
 MAX_SESSION_TRANSCRIPT_UTTERANCES = 50_000
 """Utterances kept for the session's final transcript record (about 50 hours of talk)."""
 
-EVIDENCE_CONTEXT_S = 1.0
-"""Audio kept on each side of an alert's utterance in its evidence clip (the tail as far as received)."""
 
-MAX_DEDUP_RULES = 512
-"""Rules remembered per room for the dedup window."""
+
+class RoomSocket(Protocol):
+    """The connection streaming into a session (:class:`~monitor.server.connection.RoomConnection`)."""
+
+    def supersede(self) -> None:
+        """A newer connection resumed the room: this one stops reading and sending, and closes."""
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,17 @@ class Resources:
     scheduler: FairScheduler
 
 
-@dataclass
-class UtteranceResult:
-    """What a worker made of one utterance."""
+@dataclass(frozen=True)
+class _Processed:
+    """A worker's result for one utterance, with the wall time it took (real-time factor)."""
 
-    segment: SpeechSegment
-    transcript: Transcript | None
-    alerts: list[Alert] = field(default_factory=list)
-    deduplicated: list[Alert] = field(default_factory=list)
-    wall_s: float = 0.0
+    result: UtteranceResult
+    wall_s: float
 
 
 class RoomSession:
-    """The per-room pipeline state; see the module docstring. Methods run on the event loop
-    except :meth:`_process`, which a worker thread runs for one utterance at a time."""
+    """One live room; see the module docstring. Methods run on the event loop except
+    :meth:`_process`, which a worker thread runs for one utterance at a time."""
 
     def __init__(
         self,
@@ -107,22 +105,17 @@ class RoomSession:
         self.accepted_bytes = 0
         origin_s = base_seq / 2 / sample_rate
         self.started_at = datetime.now(UTC)
-        self._resampler = StreamResampler(sample_rate)
-        self._segmenter = StreamingSegmenter(
-            start_offset_s=origin_s,
-            min_silence_ms=settings.stream_min_silence_ms,
-            max_utterance_s=settings.stream_max_utterance_s,
-        )
-        self._ring = AudioRing(origin_s=origin_s, capacity_s=RING_BUFFER_S)
-        self._arrivals = ArrivalLog()
-        self._compliance = ComplianceSession(
+        self.pipeline = RoomPipeline(
             resources.detectors,
+            resources.transcriber,
+            sample_rate=sample_rate,
             room_id=room_id,
             anchor_id=anchor_id,
             context=self.context,
-            asr_version=resources.transcriber.model_version,
+            origin_s=origin_s,
+            options=StreamOptions.from_settings(settings),
         )
-        self._dedup: dict[str, tuple[float, int]] = {}
+        self._arrivals = ArrivalLog()
         self._pending: deque[SpeechSegment] = deque()
         self.pending_audio_s = 0.0
         self.capacity = asyncio.Event()  # set while pending speech is under the bound
@@ -133,7 +126,7 @@ class RoomSession:
         self.outbox_ready = asyncio.Event()
         self.transcript: list[dict[str, Any]] = []
         self.alerts_sent = 0
-        self.connection: Any = None  # the attached RoomConnection, if any
+        self.connection: RoomSocket | None = None  # the socket streaming in, if any
         self._grace_timer: asyncio.TimerHandle | None = None
         self._finish_task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
@@ -163,15 +156,11 @@ class RoomSession:
     # -- audio in -------------------------------------------------------------------
     def feed_audio(self, pcm: bytes) -> None:
         """Accept whole little-endian 16-bit samples (even length); queue utterances that ended."""
-        samples = pcm16le_to_float32(pcm)
+        segments = self.pipeline.feed_pcm16(pcm)
         self.accepted_bytes += len(pcm)
         self.resources.metrics.add_audio(len(pcm) / 2 / self.sample_rate)
-        self._take_16k(self._resampler.feed(samples))
-
-    def _take_16k(self, samples_16k: Any) -> None:
-        self._ring.append(samples_16k)
-        self._arrivals.mark(self._ring.end_s)
-        for segment in self._segmenter.feed(samples_16k):
+        self._arrivals.mark(self.pipeline.received_until_s)
+        for segment in segments:
             self._enqueue(segment)
 
     def _enqueue(self, segment: SpeechSegment) -> None:
@@ -188,7 +177,7 @@ class RoomSession:
     def has_work(self) -> bool:
         return bool(self._pending)
 
-    def take_job(self) -> Callable[[], UtteranceResult]:
+    def take_job(self) -> Callable[[], _Processed]:
         segment = self._pending.popleft()
         self.pending_audio_s = max(0.0, self.pending_audio_s - segment.duration)
         self.resources.metrics.pending_audio_seconds.dec(segment.duration)
@@ -196,9 +185,9 @@ class RoomSession:
             self.capacity.set()
         return partial(self._process, segment)
 
-    def job_done(self, future: Future[UtteranceResult]) -> None:
+    def job_done(self, future: Future[_Processed]) -> None:
         try:
-            result = future.result()
+            processed = future.result()
         except Exception:
             log.exception("room %s: an utterance failed to process; the room goes on", self.room_id)
             self.push(
@@ -210,56 +199,27 @@ class RoomSession:
                 }
             )
         else:
-            self._deliver(result)
+            self._deliver(processed)
         if not self._pending:
             self._idle.set()
 
     # -- worker thread ----------------------------------------------------------------
-    def _process(self, segment: SpeechSegment) -> UtteranceResult:
-        """Transcribe, detect, dedup and archive one utterance (runs on a worker thread)."""
+    def _process(self, segment: SpeechSegment) -> _Processed:
+        """The pipeline's work on one utterance, then its alerts archived (runs on a worker thread)."""
         began = time.perf_counter()
-        res = self.resources
-        transcript = res.transcriber.transcribe(segment, room_category=self.context.category)
-        result = UtteranceResult(segment=segment, transcript=transcript)
-        if transcript is not None and transcript.text.strip():
-            utterance = Utterance(transcript.text, transcript.start, transcript.end)
-            for alert in self._compliance.feed(utterance):
-                (result.alerts if self._first_in_window(alert) else result.deduplicated).append(alert)
-            evidence_text = transcript.text
-            if transcript.heard is not None:  # rescoring rewrote a term: keep what was first written
-                evidence_text += f"\nfirst pass: {transcript.heard}"
+        result = self.pipeline.process(segment)
+        if result.clip is not None:
             for alert in result.alerts:
-                self._archive(alert, segment, evidence_text)
-        result.wall_s = time.perf_counter() - began
-        return result
-
-    def _first_in_window(self, alert: Alert) -> bool:
-        """False when the same rule already reminded this room within the dedup window (unless now worse)."""
-        when = alert.start if alert.start is not None else 0.0
-        rank = Severity(alert.severity).rank
-        previous = self._dedup.get(alert.rule_id)
-        window = self.resources.settings.dedup_window_s
-        if previous is not None and when - previous[0] < window and rank <= previous[1]:
-            return False
-        self._dedup[alert.rule_id] = (when, rank)
-        if len(self._dedup) > MAX_DEDUP_RULES:
-            oldest = min(self._dedup, key=lambda rule: self._dedup[rule][0])
-            del self._dedup[oldest]
-        return True
-
-    def _archive(self, alert: Alert, segment: SpeechSegment, text: str) -> None:
-        start = alert.start if alert.start is not None else segment.start
-        end = alert.end if alert.end is not None else segment.end
-        held = self._ring.clip(start - EVIDENCE_CONTEXT_S, end + EVIDENCE_CONTEXT_S)
-        clip, clip_start = held if held is not None else (segment.audio, segment.start)
-        alert.evidence_id = self.resources.evidence.record_alert(
-            alert, clip=clip, clip_start=clip_start, transcript=text
-        )
+                alert.evidence_id = self.resources.evidence.record_alert(
+                    alert, clip=result.clip.audio, clip_start=result.clip.start, transcript=result.evidence_text
+                )
+        return _Processed(result, time.perf_counter() - began)
 
     # -- results out (event loop) -----------------------------------------------------
-    def _deliver(self, result: UtteranceResult) -> None:
+    def _deliver(self, processed: _Processed) -> None:
         res = self.resources
-        res.metrics.add_processing(result.segment.duration, result.wall_s)
+        result = processed.result
+        res.metrics.add_processing(result.segment.duration, processed.wall_s)
         for alert in result.deduplicated:
             res.metrics.alerts_deduplicated.labels(category=alert.category).inc()
         transcript = result.transcript
@@ -295,7 +255,7 @@ class RoomSession:
         self.outbox_ready.set()
 
     # -- lifecycle --------------------------------------------------------------------
-    def detach(self, connection: Any) -> None:
+    def detach(self, connection: RoomSocket) -> None:
         """``connection`` is gone: keep the session for ``resume_grace_s``, then finish it."""
         if self.connection is not connection:
             return
@@ -306,7 +266,7 @@ class RoomSession:
         loop = asyncio.get_running_loop()
         self._grace_timer = loop.call_later(grace, self.finish_soon, "resume grace expired")
 
-    def attach(self, connection: Any) -> None:
+    def attach(self, connection: RoomSocket) -> None:
         """Bind ``connection`` as the room's socket (cancels a pending grace expiry)."""
         if self._grace_timer is not None:
             self._grace_timer.cancel()
@@ -331,8 +291,9 @@ class RoomSession:
             self._grace_timer = None
         record_id = None
         try:
-            self._take_16k(self._resampler.flush())
-            for segment in self._segmenter.flush():
+            segments = self.pipeline.flush()
+            self._arrivals.mark(self.pipeline.received_until_s)
+            for segment in segments:
                 self._enqueue(segment)
             await self._idle.wait()
             self.resources.scheduler.forget(self)

@@ -16,12 +16,13 @@ from monitor.config import TokenGrant
 from monitor.errors import ProtocolError
 from monitor.server.app import parse_alert_filter
 from monitor.server.auth import Denial, Grant, authorize
-from monitor.server.buffers import ArrivalLog, AudioRing
+from monitor.server.buffers import ArrivalLog
 from monitor.server.hub import END_OF_ALERTS, AlertFilter, AlertHub
 from monitor.server.limits import TokenBucket
 from monitor.server.metrics import ServerMetrics
 from monitor.server.protocol import CloseCode, close_code_for, parse_control, parse_start
 from monitor.server.scheduler import FairScheduler
+from monitor.stream.ring import AudioRing
 from monitor.taxonomy import Severity
 
 START = {

@@ -13,8 +13,8 @@ import pytest
 
 from monitor.alerts import Alert
 from monitor.asr.audio import SAMPLE_RATE, decode_file
-from monitor.asr.scan_audio import EXIT_UNREADABLE, scan_files
 from monitor.config import REPO_ROOT
+from monitor.scan.files import EXIT_UNREADABLE, scan_files
 
 from .conftest import SAMPLES_DIR, synth_room_tone, write_audio
 

@@ -1,9 +1,11 @@
 """``monitor scan FILE...``: alerts for recorded audio or video files.
 
-Each file is decoded block by block (memory stays bounded on hours-long
-recordings), cut into utterances by the same :class:`StreamingSegmenter` as live
-rooms, transcribed, and fed to one :class:`ComplianceSession` per file. Alerts carry
-``file`` (the path as given) and ``start``/``end`` in seconds of that file.
+Each file is decoded block by block (memory stays bounded on hours-long recordings) and
+run through the same :class:`~monitor.stream.RoomPipeline` as a live room, with the same
+settings (``MONITOR_STREAM_MIN_SILENCE_MS``, ``MONITOR_STREAM_MAX_UTTERANCE_S``,
+``MONITOR_DEDUP_WINDOW_S``): a recording of a show gets the alerts the live server would
+have sent. Alerts carry ``file`` (the path as given) and ``start``/``end`` in seconds of
+that file.
 
 The models load once for all files. An unreadable file is reported on stderr in
 one line (``monitor scan: <path>: <reason>``) and the remaining files are still scanned.
@@ -20,12 +22,14 @@ from typing import TextIO
 
 from monitor.alerts import Alert
 from monitor.asr.audio import iter_decode_file
-from monitor.asr.transcriber import Transcriber, Transcript, load_transcriber
-from monitor.asr.vad import SpeechSegment, StreamingSegmenter
+from monitor.asr.transcriber import Transcript, load_transcriber
 from monitor.config import Settings
 from monitor.errors import AudioDecodeError
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors
-from monitor.room import RoomContext, Utterance
+from monitor.pipeline import Detectors, load_detectors
+from monitor.room import RoomContext
+from monitor.scan.output import utterance_record
+from monitor.stream import RoomPipeline, StreamOptions
+from monitor.stream.pipeline import UtteranceTranscriber
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -36,49 +40,35 @@ def scan_file(
     path: Path,
     *,
     detectors: Detectors,
-    transcriber: Transcriber,
+    transcriber: UtteranceTranscriber,
     emit: Callable[[Alert], None],
     context: RoomContext | None = None,
+    options: StreamOptions | None = None,
     on_transcript: Callable[[Transcript], None] | None = None,
 ) -> int:
     """Scan one file; call ``emit`` for every alert in file order and return how many.
 
     ``context`` is the room context to assume (default: none, i.e. no room category);
-    ``on_transcript`` sees every committed transcript (benchmarks, debugging).
+    ``options`` how to cut utterances and merge repeats (default: the server's defaults);
+    ``on_transcript`` sees every transcript with speech in it (``--transcript``, benchmarks).
     Raises :class:`AudioDecodeError` for an unreadable file; alerts for audio
     decoded before a mid-file failure have been emitted by then.
     """
-    context = context or RoomContext()
-    session = ComplianceSession(detectors, context=context, asr_version=transcriber.model_version)
-    segmenter = StreamingSegmenter()
+    pipeline = RoomPipeline(detectors, transcriber, context=context, options=options)
     emitted = 0
-
-    def handle(segments: list[SpeechSegment]) -> None:
-        nonlocal emitted
-        for segment in segments:
-            transcript = transcriber.transcribe(segment, room_category=context.category)
-            if transcript is None:
-                continue
-            if on_transcript is not None:
-                on_transcript(transcript)
-            for alert in session.feed(Utterance(transcript.text, transcript.start, transcript.end)):
-                alert.file = str(path)
-                emit(alert)
-                emitted += 1
-
-    try:
-        for block in iter_decode_file(path):
-            handle(segmenter.feed(block))
-    except AudioDecodeError:
-        handle(segmenter.flush())  # a mid-file failure: still report what was said before it
-        raise
-    handle(segmenter.flush())
+    for result in pipeline.run(iter_decode_file(path)):
+        if result.transcript is None or not result.heard_speech:
+            continue
+        if on_transcript is not None:
+            on_transcript(result.transcript)
+        for alert in result.alerts:
+            alert.file = str(path)
+            emit(alert)
+            emitted += 1
     return emitted
 
 
 def _utterance_reporter(file: str, on_utterance: Callable[[dict[str, object]], None]) -> Callable[[Transcript], None]:
-    from monitor.scan import utterance_record
-
     def report(transcript: Transcript) -> None:
         on_utterance(utterance_record(transcript.text, file=file, start=transcript.start, end=transcript.end))
 
@@ -116,6 +106,7 @@ def scan_files(
                 transcriber=transcriber,
                 emit=emit,
                 context=context,
+                options=StreamOptions.from_settings(settings),
                 on_transcript=None if on_utterance is None else _utterance_reporter(str(path), on_utterance),
             )
         except AudioDecodeError as exc:
