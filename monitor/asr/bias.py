@@ -10,14 +10,11 @@ docs/ASR.md); :class:`BiasMode` names them so the benchmark can compare them.
 
 from __future__ import annotations
 
-import logging
-import threading
 from enum import StrEnum
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monitor.errors import LexiconError
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from monitor.text.lexicon import Lexicon
 
 BASE_PROMPT = "以下是普通话的句子，来自直播间的商品介绍。"
 """Simplified-Chinese prompt: pins the script and the register (sales talk)."""
@@ -33,46 +30,36 @@ class BiasMode(StrEnum):
     PROMPT_TERMS = "prompt_terms"  # BASE_PROMPT followed by the room's terms
     HOTWORDS = "hotwords"  # BASE_PROMPT, terms as faster-whisper hotwords
 
+    @property
+    def uses_lexicon(self) -> bool:
+        """Whether prompts in this mode carry the room's lexicon terms."""
+        return self in (BiasMode.PROMPT_TERMS, BiasMode.HOTWORDS)
+
 
 class RoomBias:
-    """Prompts per room category, built from the lexicons once and cached (thread-safe).
+    """Prompts per room category, from an already loaded lexicon; immutable, thread-safe.
 
     ``prompt(room_category) -> (initial_prompt, hotwords)``; either may be ``None``.
-    Without lexicons (or with a malformed one) only :data:`BASE_PROMPT` is used.
+    Without a lexicon only :data:`BASE_PROMPT` is used. The room's terms are the rules
+    whose ``rooms`` include its category, in lexicon order, at most :data:`MAX_BIAS_TERMS`.
     """
 
-    def __init__(self, lexicon_dir: Path | None, mode: BiasMode) -> None:
-        self.lexicon_dir = lexicon_dir
+    def __init__(self, lexicon: Lexicon | None, mode: BiasMode) -> None:
         self.mode = mode
-        self._lock = threading.Lock()
-        self._terms_by_room: dict[str, list[str]] | None = None
-
-    def _load_terms(self) -> dict[str, list[str]]:
-        if self._terms_by_room is not None:
-            return self._terms_by_room
         terms: dict[str, list[str]] = {}
-        if self.lexicon_dir is not None and self.mode in (BiasMode.PROMPT_TERMS, BiasMode.HOTWORDS):
-            from monitor.text.lexicon import load_lexicons
-
-            try:
-                lexicon = load_lexicons(self.lexicon_dir)
-            except LexiconError as exc:
-                log.warning("ASR biasing without lexicon terms: %s", exc)
-            else:
-                for rule in lexicon:
-                    for room in rule.rooms:
-                        room_terms = terms.setdefault(room, [])
-                        if rule.term not in room_terms and len(room_terms) < MAX_BIAS_TERMS:
-                            room_terms.append(rule.term)
-        self._terms_by_room = terms
-        return terms
+        if lexicon is not None and mode.uses_lexicon:
+            for rule in lexicon:
+                for room in rule.rooms:
+                    room_terms = terms.setdefault(room, [])
+                    if rule.term not in room_terms and len(room_terms) < MAX_BIAS_TERMS:
+                        room_terms.append(rule.term)
+        self._terms_by_room = {room: tuple(room_terms) for room, room_terms in terms.items()}
 
     def terms(self, room_category: str | None) -> list[str]:
         """The lexicon terms used for a room of ``room_category`` (empty for none)."""
         if room_category is None:
             return []
-        with self._lock:
-            return list(self._load_terms().get(room_category, []))
+        return list(self._terms_by_room.get(room_category, ()))
 
     def prompt(self, room_category: str | None) -> tuple[str | None, str | None]:
         """``(initial_prompt, hotwords)`` for one utterance of a room of ``room_category``."""

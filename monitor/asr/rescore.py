@@ -15,10 +15,10 @@ This second pass asks the decoder itself, on the audio of the utterance:
 2. a cheap check drops the rewrites whose first differing token the first pass found
    implausible at that step (:data:`MIN_FIRST_TOKEN_LOGPROB`, from the logits the first
    pass kept), and at most :data:`MAX_CANDIDATES` remain;
-3. the transcriber scores the transcript and each remaining rewrite (the transcript with
+3. the decoder scores the transcript and each remaining rewrite (the transcript with
    the term in place of the span) by forced decoding on the utterance's encoder output:
    the log-probability of every token of the whole utterance, no search
-   (:meth:`monitor.asr.transcriber.Transcriber.score_texts`);
+   (a :class:`TextScorer`, in production :class:`monitor.asr.decoder.UtteranceScorer`);
 4. a rewrite is kept when it costs the decoder at most :data:`MAX_LOSS_NATS` per
    rewritten character more than the transcript (:data:`MAX_LOSS_NATS_SHORT` for
    two-character terms). On the sample clips a misheard term typically cost 0-1.5 nats a
@@ -38,12 +38,16 @@ the decoder wrote first and what it confirmed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from monitor.text.pinyin import sound_indices, sound_similarity_matrix
+
+if TYPE_CHECKING:
+    from monitor.text.lexicon import Lexicon
 
 MIN_TERM_CHARS = 2
 """Terms shorter than this are never rewritten in (a single syllable matches everything)."""
@@ -108,11 +112,17 @@ class Rescored:
     rewrites: tuple[Rewrite, ...] = ()
 
 
-TextScorer = Callable[[list[str]], list[float]]
-"""Log-probabilities (nats) of whole utterance texts on one utterance's audio."""
-FirstTokenScorer = Callable[[list[str]], list[float | None]]
-"""For each text, the first-pass log-probability of its first token that differs from the
-transcript (``None``: not known); cheap, from the logits the first pass kept."""
+class TextScorer(Protocol):
+    """The decoder's judgement of candidate texts for one utterance's audio."""
+
+    def score(self, texts: list[str]) -> list[float]:
+        """Log-probability (nats) of each text as the whole utterance (forced decoding)."""
+        ...
+
+    def first_token_logprobs(self, texts: list[str]) -> list[float | None]:
+        """For each text, the first pass's log-probability of its first token that differs from
+        the transcript (``None``: not known); cheap, from the logits the first pass kept."""
+        ...
 
 
 class LexiconRescorer:
@@ -130,6 +140,11 @@ class LexiconRescorer:
         self._keys = {length: np.stack([sound_indices(t) for t in group]) for length, group in self._terms.items()}
         self._similarity = sound_similarity_matrix()
         self._surfaces = frozenset(t for group in self._terms.values() for t in group)
+
+    @classmethod
+    def from_lexicon(cls, lexicon: Lexicon) -> LexiconRescorer:
+        """Every written form (term and variants) of every rule of an already loaded ``lexicon``."""
+        return cls(surface for rule in lexicon for surface in rule.entry.surfaces)
 
     def __len__(self) -> int:
         return sum(len(group) for group in self._terms.values())
@@ -190,32 +205,26 @@ class LexiconRescorer:
                 best.append(candidate)
         return best[:limit]
 
-    def rescore(
-        self,
-        text: str,
-        score: TextScorer,
-        *,
-        first_token: FirstTokenScorer | None = None,
-        limit: int = MAX_CANDIDATES,
-    ) -> Rescored:
+    def rescore(self, text: str, scorer: TextScorer, *, limit: int = MAX_CANDIDATES) -> Rescored:
         """``text`` with the rewrites the decoder confirms (see the module docstring).
 
-        ``first_token`` (optional) trims the candidates cheaply before ``score`` is
-        called, once, with ``text`` first and then at most ``limit`` rewrites; nothing is
-        scored when no candidate is left.
+        ``scorer.first_token_logprobs`` trims the candidates cheaply first; then
+        ``scorer.score`` is called once, with ``text`` first and at most ``limit`` rewrites.
+        Nothing is scored when no candidate is left.
         """
-        candidates = self.candidates(text, limit=MAX_PROPOSED if first_token is not None else limit)
+        candidates = self.candidates(text, limit=max(MAX_PROPOSED, limit))
         rewritten = [text[: c.start] + c.term + text[c.end :] for c in candidates]
-        if first_token is not None and candidates:
-            first = first_token(rewritten)
+        if candidates:
+            first = scorer.first_token_logprobs(rewritten)
             if len(first) != len(rewritten):
                 raise ValueError(f"first-token scorer returned {len(first)} values for {len(rewritten)} texts")
+            # Rewrites it cannot judge (None) pass; the best `limit` of those left are scored.
             kept = [i for i, lp in enumerate(first) if lp is None or lp >= MIN_FIRST_TOKEN_LOGPROB][:limit]
             candidates = [candidates[i] for i in kept]
             rewritten = [rewritten[i] for i in kept]
         if not candidates:
             return Rescored(text)
-        scores = score([text, *rewritten])
+        scores = scorer.score([text, *rewritten])
         if len(scores) != len(rewritten) + 1:
             raise ValueError(f"scorer returned {len(scores)} scores for {len(rewritten) + 1} texts")
         accepted = []

@@ -16,9 +16,12 @@ lexicon rescoring (``monitor/asr/rescore.py``) scores at most ``MAX_CANDIDATES``
 rewrites of an utterance that passed the gate, each in one forced-decoding pass on
 the encoder output the first pass already computed.
 
-The window is decoded with CTranslate2's Whisper directly (faster-whisper's feature
-extractor, prompt and tokenizer; the same options its ``transcribe`` passes for one
-30-second window without timestamps), because rescoring needs the encoder output.
+The model is run through :class:`monitor.asr.decoder.WhisperDecoder` (encode once,
+decode, forced scoring on the same encoder output); this module holds the policy: the
+token budget, the prompt, the gate, rescoring and the script (OpenCC t2s).
+
+The lexicon is loaded once by the caller and shared (``load_transcriber(settings,
+lexicon=...)``); biasing and rescoring only read it.
 """
 
 from __future__ import annotations
@@ -27,14 +30,26 @@ import hashlib
 import logging
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from monitor.asr.audio import SAMPLE_RATE
 from monitor.asr.bias import BiasMode, RoomBias
+from monitor.asr.decoder import (
+    WHISPER_WINDOW_S,
+    Features,
+    Hypothesis,
+    Prompt,
+    UtteranceScorer,
+    WhisperDecoder,
+    compression_ratio,
+    encoder_frames,
+)
 from monitor.asr.gate import DEFAULT_GATE, GateConfig, gate_text
 from monitor.asr.model_setup import DEFAULT_MODEL_DIRNAME, read_checksums, verify_model_dir
 from monitor.asr.rescore import LexiconRescorer, Rewrite
@@ -42,25 +57,19 @@ from monitor.asr.vad import SpeechSegment
 from monitor.config import Settings
 from monitor.errors import LexiconError, ModelError
 
+if TYPE_CHECKING:
+    from monitor.text.lexicon import Lexicon
+
 log = logging.getLogger(__name__)
 
-LANGUAGE = "zh"
 MAX_TOKENS_PER_S = 14.0
 """Decoder token budget per second of audio (fast Mandarin is ~7 chars/s, ~1.5 tokens/char)."""
 MIN_TOKENS = 16
-WHISPER_MAX_LENGTH = 448
-"""Whisper's decoder context (prompt + output tokens)."""
 TEMPERATURES = (0.0,)
 """Single temperature: fallback re-decoding multiplies the cost of exactly the audio (music,
 noise) that should cost least, and its sampled text is where hallucinations come from."""
-MAX_INITIAL_TIMESTAMP_INDEX = 50
-"""faster-whisper's default ``max_initial_timestamp`` of 1 s, in 20 ms timestamp steps."""
-WHISPER_ENCODER_FRAMES = 1500
-"""Encoder output positions of one 30-second window (20 ms each)."""
-WHISPER_WINDOW_S = 30.0
-"""Whisper's trained input window."""
-WINDOW_TAIL_S = 1.0
-"""Padding (log-mel of silence) kept after an utterance in a shortened encoder window."""
+MAX_CACHED_TRANSCRIBERS = 4
+"""Transcribers kept per process (one per distinct settings and lexicon; normally one)."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +96,17 @@ class Transcript:
 class RawDecode:
     """The decoder's output before the gate (for benchmarks and tests).
 
-    ``encoder_output`` is the window's encoding, kept for :meth:`Transcriber.score_texts`.
+    ``text`` is simplified. ``features``, ``prompt`` and ``first_pass`` are kept for
+    :meth:`Transcriber.scorer` (``None`` when the decoder wrote nothing).
     """
 
     text: str
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
-    encoder_output: object = None
-    content_frames: int = 0
-    tokens: tuple[int, ...] = ()
-    """The first pass's text tokens (no special tokens)."""
-    step_logits: tuple[object, ...] = ()
-    """Per decoding step, the logits over the vocabulary (kept only when rescoring may use them)."""
+    features: Features | None = None
+    prompt: Prompt | None = None
+    first_pass: Hypothesis | None = None
 
 
 class _Simplifier:
@@ -122,12 +129,13 @@ class Transcriber:
     Build with :func:`load_transcriber`. ``model_version`` names the model actually
     used (e.g. ``whisper-base-ct2-int8@905e5bf8336b``) and is carried by alerts.
     ``rescorer`` (lexicon rescoring) is optional: without one, transcripts are the
-    first pass as gated.
+    first pass as gated. ``window_s`` is the shortest encoder window
+    (:func:`monitor.asr.decoder.encoder_frames`).
     """
 
     def __init__(
         self,
-        model: object,
+        decoder: WhisperDecoder,
         *,
         model_version: str,
         beam_size: int = 1,
@@ -136,144 +144,61 @@ class Transcriber:
         rescorer: LexiconRescorer | None = None,
         window_s: float = WHISPER_WINDOW_S,
     ) -> None:
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
-
-        self.model = model
+        self.decoder = decoder
         self.model_version = model_version
         self.beam_size = beam_size
         self.bias = bias or RoomBias(None, BiasMode.BASE)
         self.gate = gate
         self.rescorer = rescorer
-        self.window_s = window_s  # shortest encoder window; see encoder_frames()
+        self.window_s = window_s
         self._simplify = _Simplifier()
-        self._tokenizer = Tokenizer(
-            model.hf_tokenizer,  # type: ignore[attr-defined]
-            model.model.is_multilingual,  # type: ignore[attr-defined]
-            task="transcribe",
-            language=LANGUAGE,
-        )
-        self._suppress_tokens = list(get_suppressed_tokens(self._tokenizer, [-1]))  # type: ignore[arg-type]
-        self._prompts: dict[tuple[str | None, str | None], list[int]] = {}
-        self._prompt_lock = threading.Lock()
-
-    def _prompt_tokens(self, prompt: str | None, hotwords: str | None) -> list[int]:
-        """``<|startofprev|>`` prompt/hotwords, then sot, language, task, no-timestamps."""
-        key = (prompt, hotwords)
-        with self._prompt_lock:
-            if key not in self._prompts:
-                previous = self._tokenizer.encode(" " + prompt.strip()) if prompt else []
-                self._prompts[key] = self.model.get_prompt(  # type: ignore[attr-defined]
-                    self._tokenizer, previous, without_timestamps=True, hotwords=hotwords
-                )
-            return self._prompts[key]
 
     def encoder_frames(self, content_frames: int) -> int:
-        """Mel frames (10 ms) the encoder sees for ``content_frames`` of audio: Whisper's 30 s, or
-        with a shorter ``window_s`` the utterance plus :data:`WINDOW_TAIL_S` of padding, at least
-        ``window_s`` (the encoder's cost grows faster than linearly with its window)."""
-        full = int(WHISPER_WINDOW_S * 100)
-        if self.window_s >= WHISPER_WINDOW_S:
-            return full
-        wanted = max(int(self.window_s * 100), content_frames + int(WINDOW_TAIL_S * 100))
-        return min(full, wanted + wanted % 2)  # even: the encoder halves it
+        """Mel frames (10 ms) the encoder sees for ``content_frames`` of audio with this window."""
+        return encoder_frames(content_frames, self.window_s)
 
     def decode(self, audio: np.ndarray, *, room_category: str | None = None) -> RawDecode:
         """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating.
 
-        With a rescorer and greedy search, the per-step logits are kept for
-        :meth:`first_token_logprobs`.
+        With a rescorer and greedy search, the per-step logits are kept for the
+        first-token check of :meth:`scorer`.
         """
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.transcribe import get_compression_ratio
-
         duration_s = audio.size / SAMPLE_RATE
-        prompt = self._prompt_tokens(*self.bias.prompt(room_category))
-        budget = WHISPER_MAX_LENGTH - len(prompt)
-        max_new_tokens = max(1, min(budget, MIN_TOKENS + math.ceil(duration_s * MAX_TOKENS_PER_S)))
-        features = self.model.feature_extractor(audio)  # type: ignore[attr-defined]
-        content_frames = max(features.shape[-1] - 1, 0)
-        window = self.encoder_frames(content_frames)
-        encoder_output = self.model.encode(  # type: ignore[attr-defined]
-            pad_or_trim(features[:, :content_frames], window)
-        )
-        keep_logits = self.rescorer is not None and self.beam_size == 1
-        result = self.model.model.generate(  # type: ignore[attr-defined]
-            encoder_output,
-            [prompt],
+        prompt = self.decoder.prompt(*self.bias.prompt(room_category))
+        features = self.decoder.encode(audio, window_s=self.window_s)
+        hypothesis = self.decoder.decode(
+            features,
+            prompt,
             beam_size=self.beam_size,
-            max_length=len(prompt) + max_new_tokens,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=self._suppress_tokens,
-            max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX,
-            return_logits_vocab=keep_logits,
-        )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-        text = self._tokenizer.decode(tokens).strip()
-        if not text:
+            max_new_tokens=MIN_TOKENS + math.ceil(duration_s * MAX_TOKENS_PER_S),
+            keep_step_logits=self.rescorer is not None and self.beam_size == 1,
+        )
+        if not hypothesis.text:
             return RawDecode(text="", avg_logprob=-10.0, no_speech_prob=1.0, compression_ratio=0.0)
-        # CTranslate2 returns the cumulative log-probability over the length (length penalty 1);
-        # faster-whisper's average counts the end-of-text token too.
-        avg_logprob = result.scores[0] * len(result.sequences_ids[0]) / (len(result.sequences_ids[0]) + 1)
         return RawDecode(
-            text=self._simplify(text),
-            avg_logprob=float(avg_logprob),
-            no_speech_prob=float(result.no_speech_prob),
-            compression_ratio=float(get_compression_ratio(text)),
-            encoder_output=encoder_output,
-            content_frames=content_frames,
-            tokens=tuple(tokens),
-            step_logits=tuple(result.logits[0]) if keep_logits else (),
+            text=self._simplify(hypothesis.text),
+            avg_logprob=hypothesis.avg_logprob,
+            no_speech_prob=hypothesis.no_speech_prob,
+            compression_ratio=compression_ratio(hypothesis.text),
+            features=features,
+            prompt=prompt,
+            first_pass=hypothesis,
         )
 
-    def first_token_logprobs(self, raw: RawDecode, texts: list[str]) -> list[float | None]:
-        """For each text, the log-probability the first pass gave, at the step where the text
-        first departs from the first pass's tokens, to the text's token there.
+    def scorer(self, raw: RawDecode, *, transcript: str | None = None) -> UtteranceScorer:
+        """The decoder's scores of texts on ``raw``'s audio, with the prompt it was decoded with.
 
-        ``None`` for every text when the first pass kept no logits or its tokens do not
-        spell ``texts``' common prefix (a traditional-script first pass that was simplified).
+        ``transcript`` (default ``raw.text``) is the text being rescored: the first-token check
+        is used only while the first pass's tokens spell it.
         """
-        if not raw.step_logits:
-            return [None] * len(texts)
-        out: list[float | None] = []
-        for text in texts:
-            tokens = self._tokenizer.encode(text)
-            step = 0
-            while step < min(len(tokens), len(raw.tokens)) and tokens[step] == raw.tokens[step]:
-                step += 1
-            if step >= len(tokens) or step >= len(raw.step_logits):
-                out.append(None)
-                continue
-            logits = np.asarray(raw.step_logits[step], dtype=np.float64).reshape(-1)
-            peak = logits.max()
-            out.append(float(logits[tokens[step]] - peak - np.log(np.exp(logits - peak).sum())))
-        return out
-
-    def score_texts(self, raw: RawDecode, texts: list[str], *, room_category: str | None = None) -> list[float]:
-        """Log-probability (nats) of each of ``texts`` as the whole transcript of ``raw``'s audio.
-
-        Forced decoding on the encoder output ``raw`` kept (CTranslate2 ``Whisper.align``),
-        one decoder pass per text, no search. Scores of different texts for the same audio
-        compare; their difference is what :mod:`monitor.asr.rescore` thresholds.
-        """
-        if raw.encoder_output is None:
-            raise ValueError("score_texts needs a RawDecode from decode() (it holds the encoder output)")
-        # align() appends <|notimestamps|> to the start sequence itself.
-        start = self._prompt_tokens(*self.bias.prompt(room_category))[:-1]
-        frames = max(1, min(raw.content_frames // 2, WHISPER_ENCODER_FRAMES))
-        scores: list[float] = []
-        for text in texts:
-            tokens = self._tokenizer.encode(text) or [self._tokenizer.eot]
-            # One text per call: on CPU a batch costs more than the same texts one by one (the
-            # cross-attention keys are recomputed per batch item; 46 ms for one, 245 for four).
-            [result] = self.model.model.align(  # type: ignore[attr-defined]
-                raw.encoder_output, start, [tokens], [frames]
-            )
-            probabilities = np.asarray(result.text_token_probs, dtype=np.float64)
-            scores.append(float(np.log(np.maximum(probabilities, 1e-30)).sum()))
-        return scores
+        if raw.features is None or raw.prompt is None or raw.first_pass is None:
+            raise ValueError("scorer needs a RawDecode with text from decode() (it holds the encoder output)")
+        return self.decoder.scorer(
+            raw.features,
+            raw.prompt,
+            transcript=raw.text if transcript is None else transcript,
+            first_pass=raw.first_pass,
+        )
 
     def transcribe(self, segment: SpeechSegment, *, room_category: str | None = None) -> Transcript | None:
         """The gated, rescored transcript of one utterance, or ``None`` when it holds no speech.
@@ -297,14 +222,7 @@ class Transcriber:
         heard: str | None = None
         rewrites: tuple[Rewrite, ...] = ()
         if self.rescorer is not None:
-            # The first-token check reads the first pass's logits: valid only while its tokens
-            # spell the text being rewritten (not after simplification or the gate changed it).
-            same_text = self._tokenizer.encode(text) == list(raw.tokens)
-            rescored = self.rescorer.rescore(
-                text,
-                lambda texts: self.score_texts(raw, texts, room_category=room_category),
-                first_token=(lambda texts: self.first_token_logprobs(raw, texts)) if same_text else None,
-            )
+            rescored = self.rescorer.rescore(text, self.scorer(raw, transcript=text))
             if rescored.rewrites:
                 heard, rewrites = text, rescored.rewrites
                 log.debug("rescored %.2f-%.2f s: %r -> %r", segment.start, segment.end, text, rescored.text)
@@ -345,73 +263,41 @@ def resolve_model_dir(settings: Settings) -> tuple[Path, bool]:
 
 
 _load_lock = threading.Lock()
-
-
-def _load_rescorer(lexicon_dir: Path) -> LexiconRescorer | None:
-    """Every written form of every lexicon term, indexed by sound (None without lexicons)."""
-    from monitor.text.lexicon import load_lexicons
-
-    try:
-        lexicon = load_lexicons(lexicon_dir)
-    except LexiconError as exc:  # the text engine reports it when it loads the same folder
-        log.warning("ASR rescoring off: %s", exc)
-        return None
-    return LexiconRescorer(surface for rule in lexicon for surface in rule.entry.surfaces)
+_transcribers: OrderedDict[tuple[object, ...], Transcriber] = OrderedDict()
 
 
 @lru_cache(maxsize=2)
-def _load(
-    model_dir: str,
-    embedded: bool,
-    device: str,
-    compute_type: str,
-    threads: int,
-    workers: int,
-    beam_size: int,
-    bias_mode: str,
-    lexicon_dir: str,
-    rescore: bool,
-    window_s: float = WHISPER_WINDOW_S,
-) -> Transcriber:
-    from faster_whisper import WhisperModel
-
+def _load_decoder(
+    model_dir: str, embedded: bool, device: str, compute_type: str, threads: int, workers: int
+) -> WhisperDecoder:
     path = Path(model_dir)
     if embedded:
         verify_model_dir(path)
     elif not path.is_dir():
         raise ModelError(f"{path}: MONITOR_ASR_MODEL folder does not exist")
-    version = _model_version(path, compute_type, embedded=embedded, window_s=window_s)
+    return WhisperDecoder.load(model_dir, device=device, compute_type=compute_type, threads=threads, workers=workers)
+
+
+@lru_cache(maxsize=2)
+def _load_lexicon(lexicon_dir: str) -> Lexicon | None:
+    """The lexicon of ``lexicon_dir``, parsed once per process; ``None`` when it is malformed
+    (the text engine reports that when it loads the same folder)."""
+    from monitor.text.lexicon import load_lexicons
+
     try:
-        model = WhisperModel(
-            model_dir,
-            device=device,
-            compute_type=compute_type,
-            cpu_threads=threads,
-            num_workers=workers,
-            local_files_only=True,
-        )
-    except (RuntimeError, ValueError, OSError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(
-            f"{path}: cannot load Whisper model on {device}/{compute_type}: {first_line}"
-        ) from exc
-    transcriber = Transcriber(
-        model,
-        model_version=version,
-        beam_size=beam_size,
-        bias=RoomBias(Path(lexicon_dir), BiasMode(bias_mode)),
-        rescorer=_load_rescorer(Path(lexicon_dir)) if rescore else None,
-        window_s=window_s,
-    )
-    # Warm-up: the first decode allocates buffers and picks kernels (~1 s); pay it at load.
-    rng = np.random.default_rng(0)
-    transcriber.decode((0.001 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32))
-    log.info("ASR model %s loaded from %s (%s, %s)", version, path, device, compute_type)
-    return transcriber
+        return load_lexicons(Path(lexicon_dir))
+    except LexiconError as exc:
+        log.warning("ASR without lexicon terms (no rescoring, no biasing terms): %s", exc)
+        return None
 
 
-def load_transcriber(settings: Settings) -> Transcriber:
+def load_transcriber(settings: Settings, lexicon: Lexicon | None = None) -> Transcriber:
     """The process-wide transcriber for ``settings`` (loaded, verified and warmed up once).
+
+    ``lexicon`` is the already loaded lexicon to bias and rescore with (the one the text
+    engine uses); without one, ``settings.lexicon_dir`` is loaded here (once per process,
+    and only when rescoring or term biasing is on). The model is shared by every transcriber
+    of the same model settings; a transcriber is cached per settings and lexicon version.
 
     The embedded default is checked against its recorded SHA-256 sums first; a
     missing or altered file raises :class:`ModelError` naming it. Thread-safe:
@@ -419,17 +305,47 @@ def load_transcriber(settings: Settings) -> Transcriber:
     with ``MONITOR_ASR_THREADS`` threads each.
     """
     model_dir, embedded = resolve_model_dir(settings)
+    bias_mode = BiasMode(settings.asr_bias)
     with _load_lock:  # two threads asking at start-up must not load the model twice
-        return _load(
+        decoder = _load_decoder(
             str(model_dir),
             embedded,
             settings.asr_device,
             settings.asr_compute_type,
             settings.asr_threads,
             settings.asr_workers,
+        )
+        if lexicon is None and (settings.asr_rescore or bias_mode.uses_lexicon):
+            lexicon = _load_lexicon(str(settings.lexicon_dir))
+        key = (
+            decoder,
             settings.asr_beam_size,
-            settings.asr_bias,
-            str(settings.lexicon_dir),
+            bias_mode,
             settings.asr_rescore,
             settings.asr_window_s,
+            None if lexicon is None else lexicon.version,
         )
+        if key in _transcribers:
+            _transcribers.move_to_end(key)
+            return _transcribers[key]
+        version = _model_version(
+            model_dir, settings.asr_compute_type, embedded=embedded, window_s=settings.asr_window_s
+        )
+        transcriber = Transcriber(
+            decoder,
+            model_version=version,
+            beam_size=settings.asr_beam_size,
+            bias=RoomBias(lexicon, bias_mode),
+            rescorer=LexiconRescorer.from_lexicon(lexicon) if settings.asr_rescore and lexicon is not None else None,
+            window_s=settings.asr_window_s,
+        )
+        # Warm-up: the first decode allocates buffers and picks kernels (~1 s); pay it at load.
+        rng = np.random.default_rng(0)
+        transcriber.decode((0.001 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32))
+        log.info(
+            "ASR model %s loaded from %s (%s, %s)", version, model_dir, settings.asr_device, settings.asr_compute_type
+        )
+        _transcribers[key] = transcriber
+        while len(_transcribers) > MAX_CACHED_TRANSCRIBERS:
+            _transcribers.popitem(last=False)
+        return transcriber

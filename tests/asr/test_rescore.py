@@ -6,6 +6,8 @@ model's scores are exercised in test_transcriber.py and measured by the audio be
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from monitor.asr.rescore import (
@@ -14,6 +16,7 @@ from monitor.asr.rescore import (
     MAX_LOSS_NATS_SHORT,
     MIN_FIRST_TOKEN_LOGPROB,
     LexiconRescorer,
+    TextScorer,
 )
 from monitor.text.pinyin import sound_similarity
 
@@ -68,15 +71,29 @@ def test_candidates_are_ranked_by_syllables_in_common_and_limited(rescorer: Lexi
 
 
 class FixedScorer:
-    """Log-probabilities by text; counts calls."""
+    """A :class:`TextScorer` with known log-probabilities by text; records the texts scored.
 
-    def __init__(self, scores: dict[str, float]) -> None:
+    ``first_token`` gives the first-token check's answers (default: ``None``, not known).
+    """
+
+    def __init__(
+        self, scores: dict[str, float], first_token: Callable[[list[str]], list[float | None]] | None = None
+    ) -> None:
         self.scores = scores
+        self.first_token = first_token
         self.calls: list[list[str]] = []
 
-    def __call__(self, texts: list[str]) -> list[float]:
+    def score(self, texts: list[str]) -> list[float]:
         self.calls.append(texts)
         return [self.scores.get(t, -100.0) for t in texts]
+
+    def first_token_logprobs(self, texts: list[str]) -> list[float | None]:
+        return [None] * len(texts) if self.first_token is None else self.first_token(texts)
+
+
+def test_fixed_scorer_is_a_text_scorer() -> None:
+    scorer: TextScorer = FixedScorer({})  # mypy checks the protocol here
+    assert scorer.first_token_logprobs(["和田玉"]) == [None]
 
 
 def test_a_rewrite_the_decoder_finds_nearly_as_likely_is_applied(rescorer: LexiconRescorer) -> None:
@@ -116,27 +133,35 @@ def test_two_character_terms_need_the_decoders_firmer_agreement() -> None:
 def test_the_first_token_check_spares_the_decoder_implausible_rewrites() -> None:
     rescorer = LexiconRescorer(["和田玉", "降血压"])
     heard = "和田律,将水压"
-    scorer = FixedScorer({heard: -10.0, "和田玉,将水压": -10.5, "和田律,降血压": -10.5})
 
     def first_token(texts: list[str]) -> list[float | None]:
         return [MIN_FIRST_TOKEN_LOGPROB - 1.0 if "降血压" in t else -1.0 for t in texts]
 
-    result = rescorer.rescore(heard, scorer, first_token=first_token)
+    scorer = FixedScorer({heard: -10.0, "和田玉,将水压": -10.5, "和田律,降血压": -10.5}, first_token)
+    result = rescorer.rescore(heard, scorer)
     assert result.text == "和田玉,将水压"
     assert scorer.calls == [[heard, "和田玉,将水压"]]  # the implausible rewrite was never scored
 
 
 def test_the_first_token_check_passes_what_it_cannot_judge() -> None:
     rescorer = LexiconRescorer(["和田玉"])
-    scorer = FixedScorer({"和田律": -3.0, "和田玉": -3.5})
-    assert rescorer.rescore("和田律", scorer, first_token=lambda texts: [None] * len(texts)).text == "和田玉"
+    scorer = FixedScorer({"和田律": -3.0, "和田玉": -3.5}, lambda texts: [None] * len(texts))
+    assert rescorer.rescore("和田律", scorer).text == "和田玉"
 
 
 def test_at_most_max_candidates_rewrites_are_scored() -> None:
     rescorer = LexiconRescorer(["和田玉", "和天玉", "河田玉", "和甜玉", "禾田玉", "和田育", "合田玉", "和填玉"])
-    scorer = FixedScorer({})
-    rescorer.rescore("和田律", scorer, first_token=lambda texts: [-1.0] * len(texts))
+    scorer = FixedScorer({}, lambda texts: [-1.0] * len(texts))
+    rescorer.rescore("和田律", scorer)
     assert len(scorer.calls[0]) == 1 + MAX_CANDIDATES
+
+
+def test_without_a_first_token_check_the_best_candidates_are_scored() -> None:
+    rescorer = LexiconRescorer(["和田玉", "和天玉", "河田玉", "和甜玉", "禾田玉", "和田育", "合田玉", "和填玉"])
+    scorer = FixedScorer({})  # the check knows nothing (beam search, or a simplified first pass)
+    rescorer.rescore("和田律", scorer)
+    best = rescorer.candidates("和田律", limit=MAX_CANDIDATES)
+    assert scorer.calls == [["和田律", *(c.term for c in best)]]
 
 
 def test_overlapping_rewrites_keep_the_cheapest_and_disjoint_ones_combine() -> None:
@@ -155,8 +180,16 @@ def test_no_candidate_means_no_decoder_call(rescorer: LexiconRescorer) -> None:
 
 
 def test_a_scorer_returning_the_wrong_number_of_scores_is_an_error(rescorer: LexiconRescorer) -> None:
-    with pytest.raises(ValueError, match="scores for"):
-        rescorer.rescore("和田律", lambda texts: [0.0])
+    class OneScore(FixedScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            return [0.0]
+
+    scorer = OneScore({})
+    with pytest.raises(ValueError, match="scorer returned 1 scores for 2 texts"):
+        rescorer.rescore("和田律", scorer)
+    wrong_first = FixedScorer({}, lambda texts: [])
+    with pytest.raises(ValueError, match="first-token scorer returned 0 values for 1 texts"):
+        rescorer.rescore("和田律", wrong_first)
 
 
 def test_a_span_with_one_character_put_in_is_a_candidate_with_that_character_dropped() -> None:
