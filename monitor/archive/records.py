@@ -1,21 +1,10 @@
 """What one log entry (a Merkle leaf) holds, and how its parts are encoded.
 
 Every leaf is one canonical JSON object (sorted keys, no spaces, UTF-8) with a
-``kind``:
-
-- ``alert``: metadata of one alert plus the SHA-256, size and media type of its
-  stored parts: ``alert`` (the Alert JSON), ``transcript`` (UTF-8 text) and,
-  when audio was given, ``clip`` (FLAC, 16-bit mono, with ``clip_start`` seconds
-  of stream time and ``sample_rate``);
-- ``session``: one room session and its final transcript (``transcript`` part,
-  JSON); ``covers`` lists the alert evidence ids of the session, whose
-  retention it extends to the session's ``retain_until``;
-- ``hold`` / ``release``: a legal hold placed on / lifted from an evidence id;
-- ``purge``: the evidence ids whose content was deleted after retention, and
-  the blobs removed;
-- ``decision``: a moderator's decision on an alert record (``confirm``,
-  ``dismiss`` with a reason, ``inspect``), who made it and when; the latest
-  decision on a record is the one in force.
+``kind``; :mod:`monitor.archive.leaves` has one typed class per kind (``alert``,
+``session``, ``hold``/``release``, ``decision``, ``purge``) and builds the leaves. This
+module holds what they share: canonical JSON, times, retention arithmetic, the part
+manifest and FLAC encoding.
 
 The leaf holds only metadata and hashes, never the spoken words, so a purge
 removes the content while the leaf (and the Merkle chain) stays intact.
@@ -88,26 +77,6 @@ def min_retain_until(recorded_at: datetime) -> datetime:
     return add_years(recorded_at, MIN_RETENTION_YEARS)
 
 
-TIME_FIELDS = {"alert": "recorded_at", "session": "recorded_at", "purge": "recorded_at",
-               "hold": "at", "release": "at", "decision": "at"}
-"""Which field of each leaf kind says when it was written (never earlier than the leaf before)."""
-
-
-def leaf_time(line: bytes) -> datetime | None:
-    """When a log leaf was written (its ``recorded_at`` or ``at``), or None if it does not say."""
-    try:
-        leaf = json.loads(line)
-        text = leaf.get(TIME_FIELDS.get(leaf.get("kind"), ""), None)
-    except (ValueError, AttributeError):
-        return None
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_iso(text)
-    except ArchiveError:
-        return None
-
-
 def check_retention_years(years: int) -> int:
     """Refuse a retention below the legal minimum of three years."""
     if years < MIN_RETENTION_YEARS:
@@ -165,43 +134,3 @@ INSPECTION_CATEGORIES = ("precious_metal_claim", "gem_authenticity_claim")
 """Categories whose claims can be settled by inspecting the goods (purity and gem claims)."""
 
 MAX_REASON_CHARS = 1000
-
-
-def decision_leaf(record: Any, *, decision: str, by: str, reason: str | None, at: str) -> dict[str, Any]:
-    """The log leaf of a decision on ``record`` (an index summary of an alert record).
-
-    Raises ArchiveError naming what is wrong: not an alert record, purged, unknown
-    decision, dismiss without a reason, inspect outside purity/gem claims, no moderator.
-    """
-    where = f"decision on evidence {record.evidence_id}"
-    if record.kind != "alert":
-        raise ArchiveError(f"{where}: it is a {record.kind} record; only alerts are decided")
-    if record.purged_at is not None:
-        raise ArchiveError(f"{where}: its content was purged at {record.purged_at}")
-    if decision not in DECISIONS:
-        raise ArchiveError(f"{where}: decision {decision!r} is not one of {list(DECISIONS)}")
-    reason = (reason or "").strip() or None
-    if decision == "dismiss" and reason is None:
-        raise ArchiveError(f"{where}: dismissing a false alert needs a reason")
-    if reason is not None and len(reason) > MAX_REASON_CHARS:
-        raise ArchiveError(f"{where}: reason is {len(reason)} characters, more than {MAX_REASON_CHARS}")
-    if decision == "inspect" and record.category not in INSPECTION_CATEGORIES:
-        raise ArchiveError(
-            f"{where}: inspection is for {list(INSPECTION_CATEGORIES)}, not {record.category!r}"
-        )
-    if not by.strip():
-        raise ArchiveError(f"{where}: the deciding moderator is not named")
-    return {
-        "v": FORMAT_VERSION,
-        "kind": "decision",
-        "evidence_id": record.evidence_id,
-        "alert_id": record.alert_id,
-        "room_id": record.room_id,
-        "anchor_id": record.anchor_id,
-        "category": record.category,
-        "severity": record.severity,
-        "decision": decision,
-        "reason": reason,
-        "by": by.strip(),
-        "at": at,
-    }

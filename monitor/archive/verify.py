@@ -38,9 +38,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from monitor.archive.layout import ArchiveLayout, shared_commit_lock, writer_active
+from monitor.archive.leaves import TIME_FIELDS
 from monitor.archive.log import iter_records, read_lines
 from monitor.archive.merkle import CompactRange, leaf_hash
-from monitor.archive.records import DECISIONS, TIME_FIELDS, evidence_id_of, iso_utc, min_retain_until, parse_iso
+from monitor.archive.records import DECISIONS, evidence_id_of, iso_utc, min_retain_until, parse_iso
 from monitor.archive.signing import Checkpoint, load_public_key
 from monitor.archive.witness import ConsistencyCollector, Witnessed, check_consistency, load_witnessed
 from monitor.errors import ArchiveError, ArchiveIntegrityError

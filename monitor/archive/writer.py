@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.archive.layout import ArchiveLayout
+from monitor.archive.leaves import leaf_time
 from monitor.archive.merkle import leaf_hash
 from monitor.archive.proofs import stored_inclusion
-from monitor.archive.records import iso_utc, leaf_time, parse_iso
+from monitor.archive.records import iso_utc, parse_iso
 from monitor.archive.recovery import RecoveredLog, iter_leaves, rebuild_tree
 from monitor.archive.signing import Checkpoint, sign_checkpoint
 from monitor.archive.store import LocalBlobStore

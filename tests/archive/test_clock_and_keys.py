@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.archive import EvidenceArchive, verify_archive
-from monitor.archive.records import TIME_FIELDS
+from monitor.archive.leaves import TIME_FIELDS
 from monitor.archive.signing import Checkpoint
 from monitor.errors import ArchiveError, ArchiveKeyError
 

@@ -56,11 +56,7 @@ def blob_files(data_dir: Path) -> set[str]:
 
 def unclean_stop(archive: EvidenceArchive) -> None:
     """What a killed process leaves: files as they are, DIRTY present, locks released."""
-    archive.index.close()
-    archive.tree_store.close()
-    os.close(archive._commit_fd)
-    os.close(archive._writer_fd)
-    archive._closed = True
+    archive._log.abandon()
     assert (archive.layout.dirty_marker).exists()
 
 

@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from monitor.archive import EvidenceArchive, verify_archive
-from monitor.archive.archive import ArchiveIntegrityError
 from monitor.archive.records import parse_iso
 from monitor.archive.signing import Checkpoint, sign_checkpoint
 from monitor.cli import main
+from monitor.errors import ArchiveIntegrityError
 
 
 def records_log(data_dir: Path) -> Path:
