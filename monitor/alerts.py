@@ -26,6 +26,30 @@ class Source(StrEnum):
     CLASSIFIER = "classifier"
 
 
+class Effect(StrEnum):
+    """What a context rule did to an alert (see :class:`Explanation`)."""
+
+    RAISED = "raised"
+    """Raised the severity (room category, repetition in the room)."""
+    LOWERED = "lowered"
+    """Lowered the severity (a certified attribute of the room's product)."""
+    SUPPORTED = "supported"
+    """Supplied the evidence an ambiguous hit needed (an assertive cue nearby, a neighbouring
+    claim, the room's goods), or states how a computed rule decided (the price ratio)."""
+
+
+class Explanation(BaseModel):
+    """One rule that shaped an alert, for moderators: ``rule`` is a stable rule name
+    (``room_category``, ``repetition``, ``certified``, ``claim_cue`` ...), ``detail`` a short
+    human text (Chinese or English)."""
+
+    model_config = ConfigDict(use_enum_values=True, extra="forbid", frozen=True)
+
+    rule: str = Field(min_length=1)
+    effect: Effect
+    detail: str
+
+
 def new_alert_id() -> str:
     """A unique alert id whose lexical order follows creation time.
 
@@ -44,7 +68,9 @@ class Alert(BaseModel):
     """One alert, exactly the fields of the wire contract plus optional locators.
 
     ``start``/``end`` are seconds of stream (or file) time of the utterance;
-    ``line`` is set by ``scan --text`` and ``file`` by ``scan FILE``.
+    ``line`` is set by ``scan --text`` and ``file`` by ``scan FILE``. ``explanation``
+    (an additive extension of the contract) lists the rules that raised, lowered or
+    supported the alert, in the order they applied; empty when none did.
     """
 
     model_config = ConfigDict(use_enum_values=True, extra="forbid")
@@ -67,6 +93,7 @@ class Alert(BaseModel):
     model_version: str | None = None
     evidence_id: str | None = None
     emitted_at: str = Field(default_factory=utc_now_iso)
+    explanation: list[Explanation] = Field(default_factory=list)
     line: int | None = None
     file: str | None = None
 

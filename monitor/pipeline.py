@@ -123,7 +123,7 @@ class ComplianceSession:
     def _classifier_alerts(self, normalized: str, heard: str, found: set[str]) -> list[Alert]:
         """Claims the lexicons missed; one per category, never beside a lexicon alert of it."""
         classifier = self.detectors.classifier
-        if classifier is None or not normalized or ctx.denies_claim(normalized):
+        if classifier is None or not normalized or self.detectors.text.context_rules.denies_claim(normalized):
             return []
         lexicon = self.detectors.lexicon
         alerts = []
@@ -132,11 +132,11 @@ class ComplianceSession:
             if category in found:
                 continue
             rule_id = classifier_rule_id(category)
-            severity = ctx.adjust_severity(
+            room_match = self.context.category is not None and self.context.category in lexicon.rooms.get(category, ())
+            severity, explanation = ctx.judge_severity(
                 CLASSIFIER_SEVERITY,
-                certified=category.value in {c.strip().lower() for c in self.context.certified},
-                room_match=self.context.category is not None
-                and self.context.category in lexicon.rooms.get(category, ()),
+                certified=ctx.certified_by(self.context, category),
+                room_category=self.context.category if room_match else None,
                 repeats=self.state.fired[rule_id],
             )
             self.state.fired[rule_id] += 1
@@ -152,6 +152,7 @@ class ComplianceSession:
                     reminder=CATEGORY_REMINDERS[category],
                     regulation=lexicon.regulations[category],
                     lexicon_version=lexicon.version,
+                    explanation=explanation,
                 )
             )
         return alerts

@@ -1,12 +1,21 @@
 """Context rules applied to a lexicon hit in its utterance (normalized text).
 
-- :func:`is_negated`: a negation cue shortly before the hit, or a denial shortly after
-  it, in the same clause ("不是足金", "不保证一定升值", "最低价是不可能的").
-- :func:`is_disowned` (called by :func:`is_negated`): the speaker names the claim only to
-  refuse, deny, quote, question or report it ("加微信这种事我们不做", "美白?它没有那个备案").
-- :func:`has_claim_cue`: an assertive word near the hit ("绝对", "保证", "100%"), which
-  supports a hit that would be too ambiguous alone.
-- :func:`adjust_severity`: certified attributes lower, room category and repetition raise.
+The words, patterns and windows are data (``lexicons/_context.yaml``, validated by
+:class:`ContextFile` and part of ``lexicon_version``); this module holds the rules that
+read them, each a small named function compiled once by :class:`ContextRules`::
+
+    rules = ContextRules(lexicon.context)        # once, with the lexicon
+    rules.excuse(text, start, end)               # None, or the rule that drops the hit
+    rules.claim_cue(text, start, end)            # the assertive cue supporting it, if any
+
+- negation rules (``negation_before``, ``disbelief_before``, ``denial_after``): a cue
+  shortly before the hit or a denial shortly after it in its clause ("不是足金",
+  "不保证一定升值", "最低价是不可能的");
+- disowning rules (:data:`DISOWNING_RULES`): the speaker names the claim only to refuse,
+  deny, quote, question or report it ("加微信这种事我们不做", "美白?它没有那个备案");
+- :meth:`ContextRules.claim_cue`: an assertive word near the hit ("绝对", "保证", "100%");
+- :func:`judge_severity`: a certified attribute lowers, room category and repetition raise,
+  with the explanation of each step.
 
 Offsets are in normalized text; clauses are separated by ``,`` (see normalize.py).
 """
@@ -14,58 +23,163 @@ Offsets are in normalized text; clauses are separated by ``,`` (see normalize.py
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.alerts import Effect, Explanation
 from monitor.room import RoomContext
-from monitor.taxonomy import Severity
-from monitor.text.lexicon import Rule
+from monitor.taxonomy import Category, Severity
 from monitor.text.normalize import CLAUSE_MARK
 from monitor.text.pinyin import pinyin_key
 
-NEGATION_WINDOW_CHARS = 5
-"""Most characters allowed between a negation cue and the hit it negates (不是真正的足金)."""
-DISBELIEF_WINDOW_CHARS = 10
-"""Window for cues that dismiss a claim as something not to believe (别信什么包治百病)."""
-CUE_WINDOW_CHARS = 8
-"""Window around a hit in which an assertive cue supports it."""
 REPEAT_RAISE_AFTER = 2
 """A rule that already fired this many times in the room is raised one severity level."""
 
-# Cues that negate what follows them.
-_PRE_NEGATIONS = (
-    "不是", "并不是", "并非", "绝非", "绝不", "决不", "绝对不", "坚决不",
-    "并没有", "没有", "没", "不能保证", "不保证", "无法保证", "不敢保证",
-    "不敢说", "不能说", "不会说", "不可以说", "不要说", "不能讲", "不说", "不讲", "不会", "不可能", "不算",
-    "不具有", "不具备", "不含", "不承诺", "不做", "不搞", "不用说", "不能", "不可以", "不允许", "不得",
-    "禁止", "严禁", "请勿", "不要", "别", "从不", "从来不", "无法", "不存在", "不代表", "不等于", "谈不上",
-    "算不上", "称不上", "达不到", "不属于", "哪有什么", "哪有", "哪来的", "哪里有", "所谓",
-    "不让说", "不让", "不建议", "不卖什么", "不卖",
-    "不提供", "不叫", "不这么叫", "不一定是", "不一定", "未必是", "未必",
-    "不", "非", "未", "无", "勿",
-)  # fmt: skip
-# Cues that dismiss a claim as untrue even from further away.
-_DISBELIEF = (
-    "不要相信", "不要信", "别相信", "别信", "不信", "不可信", "骗人的", "都是骗人", "不要被", "别被",
-    "不要听", "别听", "智商税",
-)  # fmt: skip
-# After the hit: the speaker denies it, or talks about the word rather than the goods.
-_POST_NEGATIONS = (
-    "是假的", "都是假的", "是骗人的", "不可能", "做不到", "谈不上", "算不上", "称不上", "不敢说", "不敢保证",
-    "不能保证", "保证不了", "不存在", "不靠谱", "是违规的", "是违法的", "违规", "违法", "不能说", "不能讲",
-    "不可以说", "是不对的", "不是真的", "达不到", "没有的", "没有这回事", "都是虚的", "这个叫法", "这种叫法",
-    "这个说法", "这种说法", "这个词", "这种词", "这几个字", "这种话", "这样的话", "之类的话", "一类的词",
-    "那一套", "这一套", "的广告", "的宣传", "的说法", "的话术", "是噱头", "是套路", "倒不一定", "不一定", "未必",
-)  # fmt: skip
-# "不要犹豫" urges; it negates nothing that follows.
-_URGING_AFTER_NEGATION = ("犹豫", "错过", "等了", "担心", "着急", "客气", "怕", "纠结", "眨眼", "走开", "走")
+_A_NOT_A_NEGATORS = "不没"
+"""有没有X, 是不是X: the middle character of an A-not-A question that starts the hit."""
+_HIT_REFUSED_MARK = "\x01"  # 不<term>的 / 不<term> stand in the refused-words position
+_HIT_MARK = "\x02"  # the term itself, repeated in the tail ("美白美白我们不说")
 
-CLAIM_CUES = (
-    "绝对", "保证", "一定", "肯定", "包你", "保你", "真正", "正宗", "纯", "100%", "百分百", "稳", "必定",
-    "必然", "铁定", "妥妥",
-)  # fmt: skip
+Word = str
+Words = tuple[Word, ...]
 
-_SINGLE_CHAR_NEGATORS = frozenset(c for c in _PRE_NEGATIONS if len(c) == 1)
+
+# -- the data file ---------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limit(_Strict):
+    """A window or count with the reason for its size."""
+
+    value: int = Field(ge=0)
+    why: str = Field(min_length=4)
+
+
+class Limits(_Strict):
+    """Every window of the context rules (``limits`` in ``_context.yaml``)."""
+
+    negation_chars: Limit
+    negation_cue_reach_chars: Limit
+    single_negator_gap_chars: Limit
+    disbelief_chars: Limit
+    disbelief_cue_reach_chars: Limit
+    denial_after_chars: Limit
+    denial_cue_reach_chars: Limit
+    question_before_chars: Limit
+    dismissal_before_chars: Limit
+    claim_cue_chars: Limit
+    alone_extra_chars: Limit
+    question_extra_chars: Limit
+    quote_extra_chars: Limit
+    quote_list_clause_chars: Limit
+    quote_list_clauses: Limit
+    reported_chars: Limit
+    answer_lead_chars: Limit
+    wish_clauses: Limit
+
+
+def _compiles(value: str | tuple[str, ...]) -> str:
+    pattern = value if isinstance(value, str) else "".join(value)
+    if not pattern:
+        raise ValueError("empty pattern")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+def _words(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("at least one word is required")
+    if any(not word.strip() for word in value):
+        raise ValueError("words must not be blank")
+    return value
+
+
+class Cues(_Strict):
+    """Cue words (``cues`` in ``_context.yaml``)."""
+
+    pre_negation: Words
+    disbelief: Words
+    post_negation: Words
+    urging_after_negation: Words
+    claim: Words
+    solicitation: Words
+    contact_channel: str
+    utterance_denial: Words
+
+    _check_words = field_validator(
+        "pre_negation", "disbelief", "post_negation", "urging_after_negation", "claim", "solicitation",
+        "utterance_denial",
+    )(_words)  # fmt: skip
+    _check_pattern = field_validator("contact_channel")(_compiles)
+
+
+class RulePattern(_Strict):
+    """One pattern of a disowning rule: a regular expression (a list is joined) and why."""
+
+    why: str = Field(min_length=4)
+    pattern: str
+
+    _check_pattern = field_validator("pattern", mode="before")(_compiles)
+
+
+class DisowningPatterns(_Strict):
+    """The patterns of the disowning rules (``disowning.patterns``)."""
+
+    preterition: RulePattern
+    denial_answer: RulePattern
+    bans_what_follows: RulePattern
+    word_talk: RulePattern
+    direct_talk: RulePattern
+    standard_talk: RulePattern
+    goods_asserted: RulePattern
+    topic_mention: RulePattern
+    dissuade: RulePattern
+    reserved: RulePattern
+    document_says: RulePattern
+    reported: RulePattern
+    someone_else: RulePattern
+    condemned: RulePattern
+    not_our_words: RulePattern
+    wish_clause: RulePattern
+    wish_after: RulePattern
+    dismissals: RulePattern
+    questions: RulePattern
+
+
+class Disowning(_Strict):
+    """Word lists and patterns of the disowning rules (``disowning``)."""
+
+    subject: Words
+    refusals: Words
+    meta_refusals: Words
+    meta: Words
+    tail: Words
+    answer_refusals: Words
+    question_particles: Words
+    patterns: DisowningPatterns
+
+    _check_words = field_validator(
+        "subject", "refusals", "meta_refusals", "meta", "tail", "answer_refusals", "question_particles"
+    )(_words)
+
+
+class ContextFile(_Strict):
+    """``_context.yaml``: the cue words, disowning patterns and windows of the context rules."""
+
+    limits: Limits
+    cues: Cues
+    disowning: Disowning
+
+
+# -- compiled rules ------------------------------------------------------------------------------
 
 
 class _SoundCues:
@@ -75,17 +189,17 @@ class _SoundCues:
     are left out: one syllable alone has too many innocent homophones.
     """
 
-    def __init__(self, cues: tuple[str, ...]) -> None:
+    def __init__(self, cues: Iterable[str]) -> None:
         self._cues_by_key: dict[str, list[str]] = {}
         for cue in cues:
             if len(cue) > 1:
                 self._cues_by_key.setdefault(pinyin_key(cue), []).append(cue)
         alternation = sorted(map(re.escape, self._cues_by_key), key=len, reverse=True)
-        self._pattern = re.compile("|".join(alternation))
+        self.pattern = re.compile("|".join(alternation))
 
     def finditer(self, text: str, key: str, low: int = 0, high: int | None = None) -> Iterator[re.Match[str]]:
         """Cue matches in ``key[low:high]`` (``key`` is ``pinyin_key(text)``)."""
-        for match in self._pattern.finditer(key, low, len(key) if high is None else high):
+        for match in self.pattern.finditer(key, low, len(key) if high is None else high):
             heard = text[match.start() : match.end()]
             if any(h == c for cue in self._cues_by_key[match.group()] for h, c in zip(heard, cue, strict=True)):
                 yield match
@@ -94,351 +208,379 @@ class _SoundCues:
         return next(self.finditer(text, key, low, high), None)
 
 
-_PRE_SOUNDS = _SoundCues(_PRE_NEGATIONS)
-_PRE_SINGLE = re.compile("|".join(map(re.escape, _SINGLE_CHAR_NEGATORS)))
-_DISBELIEF_SOUNDS = _SoundCues(_DISBELIEF)
-_POST_SOUNDS = _SoundCues(_POST_NEGATIONS)
-_URGING_KEYS = tuple(pinyin_key(u) for u in _URGING_AFTER_NEGATION)
-_CUE_PATTERN = re.compile("|".join(sorted(map(re.escape, CLAIM_CUES), key=len, reverse=True)))
+def _alternation(words: Iterable[str]) -> str:
+    """Longest first, so a regex prefers 不能说 to 不能."""
+    return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
 
 
-def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+def _repeated(words: Iterable[str]) -> str:
+    """Any run of ``words``, tried in the file's order."""
+    return "(?:" + "|".join(words) + ")*"
+
+
+class _Hit:
+    """A hit ``text[start:end]`` with its clause and the clause after it."""
+
+    __slots__ = (
+        "after",
+        "before",
+        "clause_end",
+        "clause_start",
+        "end",
+        "hit",
+        "key",
+        "next_clause",
+        "next_start",
+        "start",
+        "text",
+    )  # fmt: skip
+
+    def __init__(self, text: str, key: str, start: int, end: int) -> None:
+        self.text, self.key, self.start, self.end = text, key, start, end
+        self.clause_start, self.clause_end = clause_bounds(text, start, end)
+        self.hit = text[start:end]
+        self.before = text[self.clause_start : start]
+        self.after = text[end : self.clause_end]
+        self.next_start = self.clause_end + 1
+        next_end = text.find(CLAUSE_MARK, self.next_start)
+        self.next_clause = text[self.next_start :] if next_end < 0 else text[self.next_start : next_end]
+
+    @property
+    def clause_len(self) -> int:
+        return self.clause_end - self.clause_start
+
+    @property
+    def extra_chars(self) -> int:
+        """Characters of the hit's clause that are not the hit."""
+        return self.clause_len - (self.end - self.start)
+
+    @property
+    def previous_clause_start(self) -> int:
+        return self.text.rfind(CLAUSE_MARK, 0, max(0, self.clause_start - 1)) + 1
+
+
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` of the clause holding ``text[start:end]``."""
     left = text.rfind(CLAUSE_MARK, 0, start) + 1
     right = text.find(CLAUSE_MARK, end)
     return left, len(text) if right < 0 else right
 
 
-def is_negated(text: str, start: int, end: int, key: str | None = None) -> bool:
-    """True if the hit ``text[start:end]`` is negated or denied within its clause.
-
-    ``key`` is ``pinyin_key(text)`` when the caller has it already.
-    """
-    key = pinyin_key(text) if key is None else key
-    clause_start, clause_end = _clause_bounds(text, start, end)
-    window_start = max(clause_start, start - NEGATION_WINDOW_CHARS - 5)
-    hit_key = key[start:end]
-    pre_cues = chain(
-        _PRE_SOUNDS.finditer(text, key, window_start, start), _PRE_SINGLE.finditer(text, window_start, start)
-    )
-    for cue in pre_cues:
-        if (key[cue.end() : start] + hit_key).startswith(_URGING_KEYS):
-            continue
-        # Single-character negators (不, 非, 未...) bind only to what directly follows.
-        allowed_gap = NEGATION_WINDOW_CHARS if cue.end() - cue.start() > 1 else 1
-        if start - cue.end() <= allowed_gap:
-            return True
-    if _DISBELIEF_SOUNDS.search(text, key, max(clause_start, start - DISBELIEF_WINDOW_CHARS - 4), start):
-        return True
-    post = _POST_SOUNDS.search(text, key, end, min(clause_end, end + NEGATION_WINDOW_CHARS + 6))
-    if post and post.start() - end <= NEGATION_WINDOW_CHARS:
-        return True
-    return is_disowned(text, start, end)
-
-
-# -- disowning ---------------------------------------------------------------------------------
-# The speaker names a claim only to refuse it, deny it, quote it as a banned word or report
-# someone else's claim: "加微信这种事我们不做", "美白?它没有那个备案", "平台不允许说“升值”",
-# "有人说能升值,大家可以举报". Normalization turns ? and “” into clause marks, so a
-# questioned or quoted term stands alone between commas. These rules read the normalized
-# text itself (not pinyin keys) and look at the hit's clause and its neighbours.
-
-_SUBJECT = (
-    "(?:我们家|我们|咱们|咱|我|你们|大家|平台|主播|这边|真的|今天|本来|从来|一直|确实|肯定|所以|因为"
-    "|也|都|还|这个|那个|它|平台说|平台规定|规定|说)*"
-)
-# A refusal that ends its clause (its object is the term just named): "我们不做", "我不这么说".
-# "不卖了"/"不做了" (no longer) is no refusal: "了" is not allowed after it, nor is 就/再 before.
-_REFUSALS = (
-    "不这么说", "不这样说", "不这么讲", "不这么卖", "不这样卖", "不这么叫", "不这样叫", "不这么宣传",
-    "没这么说过", "没这么说", "没说过", "不乱说", "不乱讲", "不能说", "不能讲", "不能用", "不能叫", "不敢说",
-    "不让说", "不让用", "不允许", "不支持", "不建议", "不承诺", "不做", "不说", "不讲", "不提", "不聊", "不收",
-    "不卖", "不碰", "不干", "不搞", "不接", "不叫", "不用", "不懂", "不会看", "说不清楚", "说不清", "担不起", "不敢",
-    "别问我", "别问", "别加", "别信", "别乱传", "别误会", "别搞混", "是违规的", "违规", "是违法的", "违法", "禁止",
-    "不能这么说", "不能这么叫", "不让这么叫", "不让这么说", "没法保证", "没办法保证", "保证不了",
+NEGATION_RULES = ("negation_before", "disbelief_before", "denial_after")
+"""Rules that negate a hit, in the order they are tried."""
+DISOWNING_RULES = (
+    "a_not_a_question", "question_before", "dismissal_before", "document_read_aloud", "reserved_for_others",
+    "topic_mention", "standard_read_aloud", "definition_after", "dissuasion_after", "not_our_words",
+    "refusal_in_clause", "refusal_next_clause", "questioned_then_denied", "word_talk_after", "quoted_term",
+    "reported_and_condemned", "wish",
 )  # fmt: skip
-# After a word about the term ("这种事", "这两个字"), a plain "没有"/"不敢" refuses too.
-_META_REFUSALS = ("没有", "没", "不敢", "不知道")
-_META = (
-    "这种事情", "这种事", "这类事", "这事儿", "这事", "的事情", "的事", "这个话题", "这个功效", "这个效果",
-    "这个说法", "这种说法", "这两个字", "那两个字", "两个字", "这个字", "这几个字", "这个词", "这种词",
-    "这种东西", "这类东西", "这种话", "这一套", "这个",
-)  # fmt: skip
-_TAIL = (
-    "(?:的|啊|哈|呢|哦|吧|呀|嘛|过|这个东西|那个东西|这种东西|那种东西|这类东西|这个|那个|这种|那种|这些|那些"
-    "|它|东西|这种话|这个词|这两个字|两个字)*"
-)
+"""Rules that disown a hit, in the order they are tried (see the ``_<name>`` methods)."""
 
 
-def _alternation(words: tuple[str, ...]) -> str:
-    return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
+class ContextRules:
+    """The context rules of one ``_context.yaml``, compiled once. Read-only, thread-safe."""
 
+    def __init__(self, data: ContextFile) -> None:
+        self.data = data
+        limits, cues, disowning = data.limits, data.cues, data.disowning
+        self.limits = limits
+        self.claim_cue_chars = limits.claim_cue_chars.value
+        self._pre_sounds = _SoundCues(cues.pre_negation)
+        self._pre_single = re.compile("|".join(map(re.escape, frozenset(c for c in cues.pre_negation if len(c) == 1))))
+        self._disbelief_sounds = _SoundCues(cues.disbelief)
+        self._post_sounds = _SoundCues(cues.post_negation)
+        self._urging_keys = tuple(pinyin_key(u) for u in cues.urging_after_negation)
+        self._claim_cue = re.compile("|".join(sorted(map(re.escape, cues.claim), key=len, reverse=True)))
+        self._contact_channel = re.compile(cues.contact_channel)
+        self._solicitation = re.compile("|".join(sorted(map(re.escape, cues.solicitation), key=len, reverse=True)))
+        self._denial_sounds = _SoundCues((*cues.disbelief, *cues.utterance_denial))
 
-_REFUSAL = _alternation(_REFUSALS)
+        p = disowning.patterns
+        subject, tail = _repeated(disowning.subject), _repeated(disowning.tail)
+        refusal = _alternation(disowning.refusals)
+        self._meta_refusals = frozenset(disowning.meta_refusals)
+        self._question_particles = "".join(disowning.question_particles)
+        # The term is masked in the text (_mask_hit) instead of compiled into the pattern:
+        # building a pattern per term thrashed the re cache (90 % of the engine's time).
+        self._refusal_after = re.compile(
+            f"(?P<meta>(?:{_alternation(disowning.meta)}|{_HIT_REFUSED_MARK})*)的?{subject}"
+            f"(?P<refusal>{refusal}|{_alternation(disowning.meta_refusals)})(?:{tail}|{_HIT_MARK})*"
+        )
+        self._next_clause_refusal = re.compile(f"{subject}{refusal}{tail}")
+        self._question_refusal = re.compile(
+            f"[^,]{{0,{limits.answer_lead_chars.value}}}?{subject}"
+            f"(?:{'|'.join(disowning.answer_refusals)}|{refusal}){tail}"
+        )
+        compiled = {name: re.compile(rule.pattern) for name, rule in p}
+        self._preterition = compiled["preterition"]
+        self._denial_answer = compiled["denial_answer"]
+        self._bans_what_follows = compiled["bans_what_follows"]
+        self._word_talk = compiled["word_talk"]
+        self._direct_talk = compiled["direct_talk"]
+        self._standard_talk = compiled["standard_talk"]
+        self._goods_asserted = compiled["goods_asserted"]
+        self._topic_mention_re = compiled["topic_mention"]
+        self._dissuade = compiled["dissuade"]
+        self._reserved = compiled["reserved"]
+        self._document_says = compiled["document_says"]
+        self._reported = compiled["reported"]
+        self._someone_else = compiled["someone_else"]
+        self._condemned = compiled["condemned"]
+        self._not_our_words_re = compiled["not_our_words"]
+        self._wish_clause = compiled["wish_clause"]
+        self._wish_after = compiled["wish_after"]
+        self._dismissals = compiled["dismissals"]
+        self._questions = compiled["questions"]
+        self._rules: tuple[tuple[str, Callable[[_Hit], bool]], ...] = tuple(
+            (name, getattr(self, f"_{name}")) for name in (*NEGATION_RULES, *DISOWNING_RULES)
+        )
 
+    # -- entry points ----------------------------------------------------------------------------
 
-_HIT_REFUSED_MARK = "\x01"  # 不<term>的 / 不<term> stand in the refused-words position
-_HIT_MARK = "\x02"  # the term itself, repeated in the tail ("美白美白我们不说")
-_REFUSAL_AFTER = re.compile(
-    f"(?P<meta>(?:{_alternation(_META)}|{_HIT_REFUSED_MARK})*)的?{_SUBJECT}"
-    f"(?P<refusal>{_REFUSAL}|{_alternation(_META_REFUSALS)})(?:{_TAIL}|{_HIT_MARK})*"
-)
-"""What may follow a term to its clause's end when the speaker refuses it ("美白我们不敢说").
-The term is masked in the text (:func:`_mask_hit`) instead of compiled into the pattern:
-building a pattern per term thrashed the ``re`` cache and took 90 % of the engine's time."""
+    def excuse(self, text: str, start: int, end: int, key: str | None = None) -> str | None:
+        """The name of the first rule that negates or disowns the hit ``text[start:end]``
+        (:data:`NEGATION_RULES`, :data:`DISOWNING_RULES`), or ``None`` for a claim.
 
+        ``key`` is ``pinyin_key(text)`` when the caller has it already.
+        """
+        hit = _Hit(text, pinyin_key(text) if key is None else key, start, end)
+        for name, rule in self._rules:
+            if rule(hit):
+                return name
+        return None
 
-def _mask_hit(after: str, hit: str) -> str:
-    return (
-        after.replace(f"不{hit}的", _HIT_REFUSED_MARK).replace(f"不{hit}", _HIT_REFUSED_MARK).replace(hit, _HIT_MARK)
-    )
+    def is_negated(self, text: str, start: int, end: int, key: str | None = None) -> bool:
+        """True if the hit ``text[start:end]`` is negated, denied or disowned (:meth:`excuse`)."""
+        return self.excuse(text, start, end, key) is not None
 
-_NEXT_CLAUSE_REFUSAL = re.compile(f"{_SUBJECT}{_REFUSAL}{_TAIL}")
-# Saying it anyway: "根治两个字我不敢说,但是…", "治疗两个字我不说,你喝完自己体会" (preterition).
-_PRETERITION = re.compile(
-    "但是|但|可是|不过|只说|只能说|自己体会|自己感受|自己试|你懂的|都懂|心里有数|你们就看|就看我|自己去看"
-)
-# A questioned term answered with a denial: "医生推荐?没有", "镇宅?它就是个铜摆件".
-_DENIAL_ANSWER = re.compile(
-    "(?:(?:没有|没|不是|不会|不能|不对)(?:没有|不是)?(?:的|啊|呢|哈|哦|吧)*$)"
-    "|没有的事|没这回事|哪有这回事|哪有|哪来的|那不是|它没有|没有那个|我们没有那个|它就是个|它就是一个|就是个普通"
-    "|它只是|只是个|就是普通|它就是普通|这个我不|这个不能说|我不知道|不知道|我也不知道"
-)
-_QUESTION_REFUSAL = re.compile(f"[^,]{{0,6}}?{_SUBJECT}(?:不知道|{_REFUSAL}){_TAIL}")
-QUESTION_EXTRA_CHARS = 4
-"""A hit's clause ending in 吗/呢/么 at most this much longer than the hit is a questioned
-term ("能升值吗"); so is a term alone in its clause ("医生推荐?")."""
-QUOTE_EXTRA_CHARS = 2
-"""A hit's clause at most this much longer than the hit is a quoted term ("“升值”")."""
-QUOTE_LIST_CLAUSE_CHARS = 6
-"""Short clauses before a quoted term are a list of quoted terms ("“升值”“保值”")."""
-QUOTE_LIST_MAX = 4
-"""Clauses looked back over from a quoted term for what leads it."""
-# A clause that ends by banning a word, right before quoted terms: "平台不允许用“升值”".
-_BANS_WHAT_FOLLOWS = re.compile(
-    "(?:不能说|不能讲|不能用|不能叫|不能写|不说|不讲|不让说|不让用|不让叫|不允许用|不允许说|不允许|不许说|不许用"
-    "|不得用|不得使用|禁止用|禁止说|禁止使用|严禁|(?<![到有了])没有|不叫|别信|别信什么|不要信|不会写|不写|不提)"
-    "(?:什么|这些|这种|像|比如)?$"
-    # Or names a list of words: "纯度有三种规范写法,足金,…".
-    "|(?:写法|叫法|名称|说法|俗称|名字)(?:有|是|叫)?$"
-)
-# Talk about the word itself, after the term (or after a list of quoted terms):
-# "…这种说法", "…这两个名称", "“美白增艳”的说法吗".
-_WORD_TALK = re.compile(
-    "^(?:[^,]{0,5}?(?:(?:这种|这类|这些|这样的)[^,]{0,5}?(?:词|说法|话|叫法|字眼|名称|称呼)|这两个名称|这个名称|叫法|俗称)"
-    "|的(?:说法|叫法)|是[^,]{0,6}的名字)"
-)
-# ... and right after the term: "护身符造型的书签", "足金的意思是", "跟政府推荐是两回事".
-_DIRECT_TALK = re.compile(
-    # ...also after a list of such terms: "美白祛斑这类功效得有特证", "防脱和生发属于特殊用途".
-    "^(?:[和、跟与及][^,]{1,4}?|[^,]{0,4}?(?:这类|这种|这些|等)(?:功效|效果|宣称|用途|说法)?)?"
-    "(?:造型的|图案的|的意思是|这个概念|是两回事|和[^,]{1,4}是两回事"
-    # What the term means or requires, not what the goods are: "足金的标准是千分之九百九十",
-    # "美白属于特殊化妆品", "祛斑要有特证" (GB 11887; 《化妆品监督管理条例》第十六条).
-    "|的?(?:国家)?(?:标准|定义|要求|含义)(?:是|为|要|不|里|中)|属于(?:特殊|普通|药品|医疗|保健)|是指|指的是"
-    "|(?:需要|要有|得有|必须有|必须要有)(?:特证|特字号|批文|备案|注册证|注册|资质|蓝帽))"
-)
-# Reading a standard or a law aloud: "国标规定足金的含金量不低于990‰", "国家标准里足金就是
-# 最高的名称" (SAMR 2023 guide art. 5(3): names in national standards are no claim). A
-# clause that asserts the term of the goods (这个是足金的) stays a claim.
-_STANDARD_TALK = re.compile(
-    "国标|国家标准|行业标准|标准里|标准中|标准规定|按标准|gb ?/?t? ?[0-9]|广告法|条例|法规|管理办法|执法指南|规定"
-)
-_GOODS_ASSERTED = re.compile(
-    "(?:这个|这款|这条|这只|这件|这批|这对|这颗|这块|我们|咱们|咱家|我家|它|本品|本产品)[^,]{0,4}?(?:是|就是|属于|达到|都是)"
-)
-# Naming a topic before talking about it: "说到治疗啊,还是得去正规医院".
-_TOPIC_MENTION = re.compile("(?:说到|提到|讲到|谈到|关于|至于)$")
-# Talking the audience out of it: "想要美白的别拍这个", "减肥的朋友这款零食别买".
-_DISSUADE = re.compile("别买|别拍|不要买|不要拍|别下单|不适合你")
-# Reserved for others: "只有医疗器械才能说治疗作用".
-_RESERVED = re.compile("只有[^,]{1,8}才(?:能|可以)(?:说|用|叫|宣传|写)")
-# Reading a document aloud: "证书上写的是足金", "标签上写的是…", "我们这个标的是十八K".
-_DOCUMENT_SAYS = re.compile(
-    "(?:(?:证书|标签|吊牌|报告|发票|鉴定书|检测结果|检验结论|鉴定结论|结论|批件|注册证|备案)(?:上面|上|里面|里)?的?"
-    "(?:写的是|写着|写的|标的是|标着|印的是|印着|结论是)"
-    # An approved health-food function read from its registration (《保健食品注册与备案管理办法》;
-    # 《保健食品功能目录》): "批准的保健功能是增强免疫力".
-    "|标的是|标注的是|标着|钢印是|钢印打的是|打的钢印是|印记是|批准的|批准的(?:保健)?功能(?:是|为))$"
-)
-# Someone else's claim, condemned later in the utterance: "有人说这个是顶级的,我不这么说".
-_REPORTED = re.compile(
-    "(?:有人|有的人|别人|人家|弹幕|有的直播间|别的直播间|其他直播间|任何直播间|直播间里|有些主播|有的主播|别的主播|网上"
-    "|谁跟你|谁|有个|奶奶|外婆|爷爷|老人家|老一辈|长辈)[^,]{0,6}?(?:说|讲|宣传|告诉你|冒充|发|问)"
-)
-# Someone else, right before the term: "有人私信你说是客服…那一定是骗子".
-_SOMEONE_ELSE = re.compile("(?:有人|有的人|别人|冒充)[^,]{0,3}$")
-REPORTED_WINDOW_CHARS = 16
-_CONDEMNED = re.compile(
-    "不是|假的|骗|别信|不对|举报|违规|违法|不允许|不这么说|没这么说|小心|别加|不认识|不负责任|没有的事|谣言|乱传|智商税"
-    "|可能吗|别上当|不存在|从来没|担不起|没上过|做不到|不这么|的说法|叫法|没这个|忽悠"
-)
-# "我们不这么卖", "我们从来没这么说过" anywhere after the term.
-_NOT_OUR_WORDS = re.compile("(?:不这么|不这样|没这么|没这样)(?:说|讲|卖|叫|宣传)")
-# A wish, not a claim: "祝大家财源广进", "…长命百岁,这是过年的吉利话".
-_WISH_CLAUSE = re.compile("^(?:也|再|最后|在这里)?祝")
-_WISH_AFTER = re.compile("这是[^,]{0,6}(?:吉利话|祝福)")
-# "别指望它升值", "不要以为戴玉就能辟邪": the clause doubts what follows.
-_DISMISSALS = re.compile("别指望|不要指望|别以为|不要以为|别想着|不要想着|别迷信|不要迷信|谁说|谁跟你说|谁告诉你")
-# Asking, not asserting: "是不是足金", "能不能升值".
-_QUESTIONS = re.compile("是不是|有没有|能不能|会不会")
+    def claim_cue(self, text: str, start: int, end: int) -> str | None:
+        """The assertive cue word within ``claim_cue_chars`` of the hit in its clause (for a
+        contact channel such as 微信: an invitation word), or ``None``."""
+        clause_start, clause_end = clause_bounds(text, start, end)
+        window = text[max(clause_start, start - self.claim_cue_chars) : start] + CLAUSE_MARK
+        window += text[end : min(clause_end, end + self.claim_cue_chars)]
+        cue = self._claim_cue.search(window)
+        if cue:
+            return cue.group()
+        if not self._contact_channel.fullmatch(text[start:end].lower()):
+            return None
+        invitation = self._solicitation.search(window)
+        return invitation.group() if invitation else None
 
+    def has_claim_cue(self, text: str, start: int, end: int) -> bool:
+        """True if :meth:`claim_cue` finds a cue."""
+        return self.claim_cue(text, start, end) is not None
 
-def is_disowned(text: str, start: int, end: int) -> bool:
-    """True if the speaker names the claim ``text[start:end]`` only to refuse, deny,
-    quote, question or report it (see the patterns above)."""
-    clause_start, clause_end = _clause_bounds(text, start, end)
-    hit = text[start:end]
-    before, after = text[clause_start:start], text[end:clause_end]
-    clause_len = clause_end - clause_start
-    next_start = clause_end + 1
-    next_end = text.find(CLAUSE_MARK, next_start)
-    next_clause = text[next_start:] if next_end < 0 else text[next_start:next_end]
-    rest = text[next_start:]
+    def denies_claim(self, text: str) -> bool:
+        """True if the utterance disowns a claim as a whole ("我们不能保证…", "广告法不让说…").
 
-    # Questions: "有没有优化" (A-not-A around the hit), "是不是足金".
-    if text[start] in "不没" and start > 0 and end > start + 1 and text[start - 1] == text[start + 1]:
-        return True
-    if _QUESTIONS.search(before[-(NEGATION_WINDOW_CHARS + 3) :]):
-        return True
-    if _DISMISSALS.search(before[-DISBELIEF_WINDOW_CHARS - 4 :]):
-        return True
-    if _DOCUMENT_SAYS.search(before) or _RESERVED.search(before) or _TOPIC_MENTION.search(before):
-        return True
-    previous_start = text.rfind(CLAUSE_MARK, 0, max(0, clause_start - 1)) + 1
-    if not _GOODS_ASSERTED.search(before) and (
-        _STANDARD_TALK.search(before)
-        or (clause_start > 0 and _STANDARD_TALK.search(text, previous_start, clause_start))
-    ):
-        return True
-    if _DIRECT_TALK.search(after) or _DISSUADE.search(after):
-        return True
-    not_ours = _NOT_OUR_WORDS.search(text, end)
-    if not_ours and not _PRETERITION.search(text, not_ours.end()):
-        return True
+        Used for classifier alerts, which have no span that a window could negate.
+        Matched on pinyin keys, like the negation cues.
+        """
+        return self._denial_sounds.search(text, pinyin_key(text)) is not None
 
-    # A refusal ending this clause or the next short one.
-    same = _REFUSAL_AFTER.fullmatch(_mask_hit(after, hit))
-    refused = same and (same.group("meta") or same.group("refusal") not in _META_REFUSALS)
-    if refused and not _PRETERITION.search(rest):
-        return True
-    refused_next = next_clause and _NEXT_CLAUSE_REFUSAL.fullmatch(next_clause)
-    if refused_next and not _PRETERITION.search(text, next_start + len(next_clause)):
-        return True
+    # -- negation --------------------------------------------------------------------------------
 
-    # A questioned term answered with a denial: "美白?它没有那个备案".
-    questioned = clause_len - (end - start) <= 1 or (
-        clause_len - (end - start) <= QUESTION_EXTRA_CHARS and text[clause_end - 1] in "吗呢么"
-    )
-    denied = next_clause and (_DENIAL_ANSWER.match(next_clause) or _QUESTION_REFUSAL.fullmatch(next_clause))
-    if questioned and denied and not _PRETERITION.search(text, next_start + len(next_clause)):
-        return True
+    def _negation_before(self, h: _Hit) -> bool:
+        """不是足金, 不保证升值: a cue ending within ``negation_chars`` before the hit
+        (a one-character one right before it); "不要犹豫" urges and negates nothing."""
+        window = self.limits.negation_chars.value
+        window_start = max(h.clause_start, h.start - window - self.limits.negation_cue_reach_chars.value)
+        hit_key = h.key[h.start : h.end]
+        cues = chain(
+            self._pre_sounds.finditer(h.text, h.key, window_start, h.start),
+            self._pre_single.finditer(h.text, window_start, h.start),
+        )
+        for cue in cues:
+            if (h.key[cue.end() : h.start] + hit_key).startswith(self._urging_keys):
+                continue
+            allowed_gap = window if cue.end() - cue.start() > 1 else self.limits.single_negator_gap_chars.value
+            if h.start - cue.end() <= allowed_gap:
+                return True
+        return False
 
-    # Talk about the word: "…这种说法", "…的意思是", "…造型的书签".
-    if _WORD_TALK.search(after):
-        return True
+    def _disbelief_before(self, h: _Hit) -> bool:
+        """别信什么包治百病: a dismissal within ``disbelief_chars`` before the hit."""
+        reach = self.limits.disbelief_chars.value + self.limits.disbelief_cue_reach_chars.value
+        return self._disbelief_sounds.search(h.text, h.key, max(h.clause_start, h.start - reach), h.start) is not None
 
-    # A quoted term (alone in its clause, maybe after a list of quoted terms) led by a ban,
-    # a document, or a report that is condemned later.
-    if clause_len - (end - start) <= QUOTE_EXTRA_CHARS:
-        first = clause_start
-        for _ in range(QUOTE_LIST_MAX):
+    def _denial_after(self, h: _Hit) -> bool:
+        """最低价是不可能的: a denial starting within ``denial_after_chars`` after the hit."""
+        window = self.limits.denial_after_chars.value
+        high = min(h.clause_end, h.end + window + self.limits.denial_cue_reach_chars.value)
+        post = self._post_sounds.search(h.text, h.key, h.end, high)
+        return post is not None and post.start() - h.end <= window
+
+    # -- disowning -------------------------------------------------------------------------------
+
+    def _a_not_a_question(self, h: _Hit) -> bool:
+        """有没有优化: the hit starts inside an A-not-A question."""
+        text, start = h.text, h.start
+        return (
+            text[start] in _A_NOT_A_NEGATORS and start > 0 and h.end > start + 1 and text[start - 1] == text[start + 1]
+        )
+
+    def _question_before(self, h: _Hit) -> bool:
+        """是不是足金, 能不能升值."""
+        return self._questions.search(h.before[-self.limits.question_before_chars.value :]) is not None
+
+    def _dismissal_before(self, h: _Hit) -> bool:
+        """别指望它升值, 不要以为戴玉就能辟邪."""
+        return self._dismissals.search(h.before[-self.limits.dismissal_before_chars.value :]) is not None
+
+    def _document_read_aloud(self, h: _Hit) -> bool:
+        """证书上写的是足金, 批准的保健功能是增强免疫力."""
+        return self._document_says.search(h.before) is not None
+
+    def _reserved_for_others(self, h: _Hit) -> bool:
+        """只有医疗器械才能说治疗作用."""
+        return self._reserved.search(h.before) is not None
+
+    def _topic_mention(self, h: _Hit) -> bool:
+        """说到治疗啊,…"""
+        return self._topic_mention_re.search(h.before) is not None
+
+    def _standard_read_aloud(self, h: _Hit) -> bool:
+        """国标规定足金的含金量…, in the hit's clause or the one before, unless the clause
+        asserts the term of the goods (这个是千足金的)."""
+        if self._goods_asserted.search(h.before):
+            return False
+        return bool(
+            self._standard_talk.search(h.before)
+            or (h.clause_start > 0 and self._standard_talk.search(h.text, h.previous_clause_start, h.clause_start))
+        )
+
+    def _definition_after(self, h: _Hit) -> bool:
+        """足金的标准是…, 祛斑要有特证, 护身符造型的书签."""
+        return self._direct_talk.search(h.after) is not None
+
+    def _dissuasion_after(self, h: _Hit) -> bool:
+        """想要美白的别拍这个."""
+        return self._dissuade.search(h.after) is not None
+
+    def _not_our_words(self, h: _Hit) -> bool:
+        """…我们不这么卖, unless said anyway after (但是…)."""
+        not_ours = self._not_our_words_re.search(h.text, h.end)
+        return bool(not_ours and not self._preterition.search(h.text, not_ours.end()))
+
+    def _refusal_in_clause(self, h: _Hit) -> bool:
+        """X这种事我们真的不做: a refusal ends the hit's clause (a plain 没有/不敢 only
+        after a word about the term), and nothing after says it anyway."""
+        same = self._refusal_after.fullmatch(_mask_hit(h.after, h.hit))
+        refused = same and (same.group("meta") or same.group("refusal") not in self._meta_refusals)
+        return bool(refused and not self._preterition.search(h.text[h.next_start :]))
+
+    def _refusal_next_clause(self, h: _Hit) -> bool:
+        """X没有保障,我们不收: a refusal is the whole next clause."""
+        refused = h.next_clause and self._next_clause_refusal.fullmatch(h.next_clause)
+        return bool(refused and not self._preterition.search(h.text, h.next_start + len(h.next_clause)))
+
+    def _questioned_then_denied(self, h: _Hit) -> bool:
+        """美白?它没有那个备案: a term alone or asked about, answered by a denial."""
+        limits = self.limits
+        questioned = h.extra_chars <= limits.alone_extra_chars.value or (
+            h.extra_chars <= limits.question_extra_chars.value and h.text[h.clause_end - 1] in self._question_particles
+        )
+        if not questioned or not h.next_clause:
+            return False
+        denied = self._denial_answer.match(h.next_clause) or self._question_refusal.fullmatch(h.next_clause)
+        return bool(denied and not self._preterition.search(h.text, h.next_start + len(h.next_clause)))
+
+    def _word_talk_after(self, h: _Hit) -> bool:
+        """…这种说法, …这两个名称: talk about the word itself."""
+        return self._word_talk.search(h.after) is not None
+
+    def _quoted_term(self, h: _Hit) -> bool:
+        """A quoted term (alone in its clause, maybe in a list of quoted terms) led by a ban,
+        a document, or a report condemned later; or followed by talk about the words."""
+        limits = self.limits
+        if h.extra_chars > limits.quote_extra_chars.value:
+            return False
+        text, list_clause_chars = h.text, limits.quote_list_clause_chars.value
+        first = h.clause_start
+        for _ in range(limits.quote_list_clauses.value):
             if first == 0:
                 break
             lead_start = text.rfind(CLAUSE_MARK, 0, first - 1) + 1
             lead = text[lead_start : first - 1]
-            if _BANS_WHAT_FOLLOWS.search(lead) or _DOCUMENT_SAYS.search(lead):
+            if self._bans_what_follows.search(lead) or self._document_says.search(lead):
                 return True
-            if _REPORTED.search(lead) and _CONDEMNED.search(text, end):
+            if self._reported.search(lead) and self._condemned.search(text, h.end):
                 return True
-            if len(lead) > QUOTE_LIST_CLAUSE_CHARS:
+            if len(lead) > list_clause_chars:
                 break
             first = lead_start
-        following = next_start
-        for _ in range(QUOTE_LIST_MAX):
+        following = h.next_start
+        for _ in range(limits.quote_list_clauses.value):
             if following > len(text):
                 break
             following_end = text.find(CLAUSE_MARK, following)
             following_end = len(text) if following_end < 0 else following_end
             clause = text[following:following_end]
-            if _WORD_TALK.search(clause) or _DIRECT_TALK.search(clause):
+            if self._word_talk.search(clause) or self._direct_talk.search(clause):
                 return True
-            if len(clause) > QUOTE_LIST_CLAUSE_CHARS:
+            if len(clause) > list_clause_chars:
                 break
             following = following_end + 1
-
-    # Someone else's claim, condemned later.
-    lead_start = text.rfind(CLAUSE_MARK, 0, max(0, clause_start - 1)) + 1
-    reported = (
-        _REPORTED.search(text, max(clause_start, start - REPORTED_WINDOW_CHARS), start)
-        or _SOMEONE_ELSE.search(before)
-        or (
-            clause_start > 0
-            and re.search("说$", text[lead_start : clause_start - 1])
-            and _REPORTED.search(text, lead_start, clause_start - 1)
-        )
-    )
-    if reported and _CONDEMNED.search(text, end):
-        return True
-
-    # A wish: "祝大家…财源广进".
-    clauses_back = text[:clause_end].split(CLAUSE_MARK)[-3:]
-    return any(_WISH_CLAUSE.match(c) for c in clauses_back) or _WISH_AFTER.search(text, end) is not None
-
-
-_DENIALS = (
-    *_DISBELIEF, "不能保证", "不保证", "无法保证", "不敢保证", "不承诺", "并不能", "并不会", "不能说", "不能讲",
-    "不可以说", "广告法", "是假的", "不可能", "不能代替", "不能替代", "代替不了", "替代不了", "不是药",
-    "没有任何功效", "没有这个功效", "不具备", "这种说法", "这个说法", "这种叫法", "哪有什么",
-    "不一定是", "未必是", "倒不一定",
-    # Reading a standard aloud (国标规定足金…): what the standard says, not what the goods are.
-    "国标", "国家标准", "行业标准", "标准规定",
-)  # fmt: skip
-_DENIAL_SOUNDS = _SoundCues(_DENIALS)
-
-
-def denies_claim(text: str) -> bool:
-    """True if the utterance disowns a claim as a whole ("我们不能保证…", "广告法不让说…").
-
-    Used for classifier alerts, which have no span that a window could negate.
-    Matched on pinyin keys, like the negation cues.
-    """
-    return _DENIAL_SOUNDS.search(text, pinyin_key(text)) is not None
-
-
-# A contact channel named alone is everyday talk ("我妈在微信上给我发消息"); next to an
-# invitation (加, 联系, 私, 找我, 扫, 转, 号, 见…) it is a lure off the platform. Such
-# hits (lexicon entries marked needs_context) take these words as their claim cues.
-_CONTACT_CHANNEL = re.compile("(?:微信|薇信|徽信|维信|威信|v信|vx|wx|微x|绿泡泡|qq|企微|企业微信)(?:群|群里)?")
-SOLICITATION_CUES = (
-    "加", "联系", "私", "找我", "搜", "扫", "转", "号", "备注", "下单", "跟我买", "跟我说", "跟我聊", "发你", "发给你",
-    "发个", "给你", "见", "走", "上付", "里付", "付款", "付钱", "红包", "二维码", "扣", "打个", "名字", "同名", "好友",
-    "首字母", "拼音",
-)  # fmt: skip
-_SOLICITATION_PATTERN = re.compile("|".join(sorted(map(re.escape, SOLICITATION_CUES), key=len, reverse=True)))
-
-
-def has_claim_cue(text: str, start: int, end: int) -> bool:
-    """True if an assertive cue word stands within :data:`CUE_WINDOW_CHARS` of the hit
-    (for a contact channel such as 微信: an invitation word, see :data:`SOLICITATION_CUES`)."""
-    clause_start, clause_end = _clause_bounds(text, start, end)
-    window = text[max(clause_start, start - CUE_WINDOW_CHARS) : start] + CLAUSE_MARK
-    window += text[end : min(clause_end, end + CUE_WINDOW_CHARS)]
-    if _CUE_PATTERN.search(window):
-        return True
-    return bool(_CONTACT_CHANNEL.fullmatch(text[start:end].lower()) and _SOLICITATION_PATTERN.search(window))
-
-
-def is_certified(rule: Rule, matched_terms: tuple[str, ...], context: RoomContext) -> bool:
-    """True if the room's current product has this claim certified (term or category)."""
-    if not context.certified:
         return False
-    certified = {c.strip().lower() for c in context.certified}
-    return bool(certified & {rule.category.value, *(t.lower() for t in matched_terms)})
+
+    def _reported_and_condemned(self, h: _Hit) -> bool:
+        """有人说这个是顶级的,我不这么说: someone else's claim, condemned later."""
+        text, clause_start = h.text, h.clause_start
+        lead_start = h.previous_clause_start
+        reported = (
+            self._reported.search(text, max(clause_start, h.start - self.limits.reported_chars.value), h.start)
+            or self._someone_else.search(h.before)
+            or (
+                clause_start > 0
+                and text[lead_start : clause_start - 1].endswith("说")
+                and self._reported.search(text, lead_start, clause_start - 1)
+            )
+        )
+        return bool(reported and self._condemned.search(text, h.end))
+
+    def _wish(self, h: _Hit) -> bool:
+        """祝大家…财源广进; …长命百岁,这是过年的吉利话."""
+        clauses_back = h.text[: h.clause_end].split(CLAUSE_MARK)[-self.limits.wish_clauses.value :]
+        return (
+            any(self._wish_clause.match(c) for c in clauses_back) or self._wish_after.search(h.text, h.end) is not None
+        )
 
 
-def adjust_severity(default: Severity, *, certified: bool, room_match: bool, repeats: int) -> Severity:
-    """Severity after context: certified -> ``info``; room category and repetition raise."""
-    if certified:
-        return Severity.INFO
-    steps = int(room_match) + int(repeats >= REPEAT_RAISE_AFTER)
-    return default.raised(steps)
+def _mask_hit(after: str, hit: str) -> str:
+    return after.replace(f"不{hit}的", _HIT_REFUSED_MARK).replace(f"不{hit}", _HIT_REFUSED_MARK).replace(hit, _HIT_MARK)
+
+
+# -- severity ------------------------------------------------------------------------------------
+
+
+def certified_by(context: RoomContext, category: Category, terms: Iterable[str] = ()) -> str | None:
+    """The certified attribute of the room's product (a category id or a term, as listed in
+    ``context.certified``) that covers a claim of ``category`` heard as ``terms``, if any."""
+    if not context.certified:
+        return None
+    claimed = {category.value, *(t.lower() for t in terms)}
+    for attribute in context.certified:
+        if attribute.strip().lower() in claimed:
+            return attribute.strip()
+    return None
+
+
+def judge_severity(
+    default: Severity, *, certified: str | None, room_category: str | None, repeats: int
+) -> tuple[Severity, list[Explanation]]:
+    """Severity after context, with what moved it: a ``certified`` attribute -> ``info``;
+    the ``room_category`` (when it is among the rule's rooms) and the :data:`REPEAT_RAISE_AFTER`
+    -th repetition in the room each raise one level (an explanation only where it moved)."""
+    if certified is not None:
+        detail = f"认证属性 {certified}: 仅提示，交审核"
+        return Severity.INFO, [Explanation(rule="certified", effect=Effect.LOWERED, detail=detail)]
+    severity, why = default, []
+    if room_category is not None and severity.raised() is not severity:
+        severity = severity.raised()
+        why.append(Explanation(rule="room_category", effect=Effect.RAISED, detail=f"直播间品类 {room_category}"))
+    if repeats >= REPEAT_RAISE_AFTER and severity.raised() is not severity:
+        severity = severity.raised()
+        detail = f"本直播间第 {repeats + 1} 次触发"
+        why.append(Explanation(rule="repetition", effect=Effect.RAISED, detail=detail))
+    return severity, why

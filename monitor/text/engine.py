@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick_rs
 
-from monitor.alerts import Alert, Source
+from monitor.alerts import Alert, Effect, Explanation, Source
+from monitor.errors import LexiconError
 from monitor.room import RoomContext
 from monitor.taxonomy import Category, Severity
 from monitor.text import context as ctx
 from monitor.text import price
-from monitor.text.lexicon import Lexicon, LexiconEntry, Rule, load_lexicons
+from monitor.text.lexicon import CONTEXT_FILE, Lexicon, LexiconEntry, Rule, load_lexicons
 from monitor.text.normalize import CLAUSE_MARK, Normalized, normalize, normalize_text
 from monitor.text.patterns import PatternSet
 from monitor.text.pinyin import near_key, pinyin_key
@@ -86,6 +87,58 @@ class Finding:
     confidence: float
     reminder: str
     regulation: str
+    explanation: tuple[Explanation, ...] = ()
+    """The rules that raised, lowered or supported it (becomes ``Alert.explanation``)."""
+
+
+class ExcusedHit(NamedTuple):
+    """A lexicon hit that raised no alert (:meth:`TextEngine.explain`)."""
+
+    term: str
+    """The phrase as heard."""
+    rule_id: str
+    """The lexicon rule it matched."""
+    excused_by: str
+    """The rule that excused it: a filter (``innocent_phrase``, ``word_boundary``,
+    ``room_only_sound``, ``lawful_absolute``, ``inside_longer_hit``), a negation or disowning
+    rule (``context.NEGATION_RULES``, ``context.DISOWNING_RULES``) or the support it lacked
+    (``needs_context``, ``frequent_word``, ``dictionary_word_needs_cue``,
+    ``short_sound_match_unsupported``)."""
+
+
+@dataclass(frozen=True)
+class _Support:
+    """What backs a candidate up besides its own words."""
+
+    room_category: str | None
+    """The room's declared category, when it is among the rule's rooms."""
+    inferred_topics: frozenset[str]
+    """For a sound match in an undeclared room: the rule's rooms the room's words are about."""
+    cue: str | None
+    """An assertive cue word near the hit."""
+    neighbour: bool
+    """Another exact hit near it."""
+
+    @property
+    def about_goods(self) -> bool:
+        return self.room_category is not None or bool(self.inferred_topics)
+
+    @property
+    def claim_nearby(self) -> bool:
+        return self.cue is not None or self.neighbour
+
+    def explanation(self, window_chars: int) -> tuple[Explanation, ...]:
+        why = []
+        if self.cue is not None:
+            detail = f"{window_chars} 字内有断言词「{self.cue}」"
+            why.append(Explanation(rule="claim_cue", effect=Effect.SUPPORTED, detail=detail))
+        if self.neighbour:
+            detail = f"{window_chars} 字内另有违规用语"
+            why.append(Explanation(rule="neighbouring_claim", effect=Effect.SUPPORTED, detail=detail))
+        if self.inferred_topics:
+            detail = "直播内容推断为 " + "、".join(sorted(self.inferred_topics))
+            why.append(Explanation(rule="inferred_topic", effect=Effect.SUPPORTED, detail=detail))
+        return tuple(why)
 
 
 @dataclass(frozen=True)
@@ -108,7 +161,11 @@ class TextEngine:
     """Lexicon, pinyin and price rules over normalized text. Build once; thread-safe."""
 
     def __init__(self, lexicon: Lexicon) -> None:
+        if lexicon.context is None:
+            raise LexiconError(f"lexicon {lexicon.version}: no context rules ({CONTEXT_FILE})")
         self.lexicon = lexicon
+        self.context_rules = ctx.ContextRules(lexicon.context)
+        """Negation, disowning and claim-cue rules (``lexicons/_context.yaml``)."""
         surface_rules: dict[str, list[Rule]] = {}
         key_rules: dict[str, list[tuple[Rule, str]]] = {}
         # Long near key -> rule, surface, its pinyin key, whether the long classes apply to it.
@@ -287,125 +344,250 @@ class TextEngine:
         return next_bound < candidate.end
 
     # -- the stage -------------------------------------------------------------------------------
+    # find() = room state in -> candidates (filtered) -> negation and disowning -> support and
+    # confidence -> severity (certified, room, repetition) -> price rule. Each step is one
+    # method; explain() runs the same steps and keeps what each one dropped.
 
     def find(self, normalized: Normalized, context: RoomContext, state: RoomState) -> list[Finding]:
         """Findings for one normalized utterance; updates ``state`` with the rules that fired."""
+        return self._find(normalized, context, state, None)
+
+    def explain(self, text: str, context: RoomContext | None = None) -> list[ExcusedHit]:
+        """The hits of ``text`` (as heard) that raised no alert, each with the rule that
+        excused it, in the order they were dropped (for moderators' tools and debugging).
+
+        Runs on a fresh room state; a hit excused by several rules names the first.
+        """
+        excused: list[tuple[_Candidate, str]] = []
+        normalized = normalize(text)
+        self._find(normalized, context or RoomContext(), RoomState(), excused)
+        return [ExcusedHit(normalized.original_span(c.start, c.end), c.rule.rule_id, rule) for c, rule in excused]
+
+    def _find(
+        self,
+        normalized: Normalized,
+        context: RoomContext,
+        state: RoomState,
+        excused: list[tuple[_Candidate, str]] | None,
+    ) -> list[Finding]:
         text = normalized.text
         if not text:
             return []
         state.recent_topics.append(self.topics_of(text))
-        topics = state.topics()
         key = pinyin_key(text)
+        candidates = self._filtered_candidates(text, key, context, excused)
+        candidates = self._claims(text, key, candidates, excused)
+        findings = self._rule_findings(normalized, candidates, context, state, excused)
+        price_finding = self._price_finding(normalized, key, state)
+        if price_finding is not None:
+            findings.append(price_finding)
+        return findings
+
+    def _filtered_candidates(
+        self, text: str, key: str, context: RoomContext, excused: list[tuple[_Candidate, str]] | None
+    ) -> list[_Candidate]:
+        """Exact, sound and pattern hits that are on word boundaries and not innocent uses;
+        of overlapping hits of one category, the longest."""
         innocent = self._innocent_spans(key)
         boundary_cache: dict[tuple[int, int], set[int]] = {}
-        candidates = [
-            c
-            for c in [*self._candidates(text, key), *self._pattern_candidates(text)]
+        kept = []
+        for candidate in [*self._candidates(text, key), *self._pattern_candidates(text)]:
+            reason = self._excuse(candidate, text, context, innocent, boundary_cache)
+            if reason is None:
+                kept.append(candidate)
+            elif excused is not None:
+                excused.append((candidate, reason))
+        longest = _drop_contained(kept)
+        if excused is not None and len(longest) < len(kept):
+            excused.extend((c, "inside_longer_hit") for c in kept if c not in longest)
+        return longest
+
+    def _excuse(
+        self,
+        candidate: _Candidate,
+        text: str,
+        context: RoomContext,
+        innocent: list[tuple[int, int, frozenset[str]]],
+        boundary_cache: dict[tuple[int, int], set[int]],
+    ) -> str | None:
+        """The filter that drops ``candidate`` before any context rule, or ``None``."""
+        if (
+            candidate.source is Source.PINYIN
+            and candidate.rule.entry.pinyin == "room"
+            and (context.category is None or context.category not in candidate.rule.rooms)
+        ):
             # A sound match of a room-only entry outside its rooms is no candidate at all
             # (it must not shadow an exact hit of its category in _drop_contained).
-            if not (
-                c.source is Source.PINYIN
-                and c.rule.entry.pinyin == "room"
-                and (context.category is None or context.category not in c.rule.rooms)
-            )
-            and not any(s <= c.start and c.end <= e and self._excused(c, ids) for s, e, ids in innocent)
-            and self._on_word_boundaries(c, text, boundary_cache)
-            and not self._lawful_use(c, text)
-        ]
-        candidates = _drop_contained(candidates)
-        candidates = [c for c in candidates if not ctx.is_negated(text, c.start, c.end, key)]
-        exact_spans = [(c.start, c.end) for c in candidates if c.source is Source.LEXICON]
+            return "room_only_sound"
+        if any(s <= candidate.start and candidate.end <= e and self._excused(candidate, ids) for s, e, ids in innocent):
+            return "innocent_phrase"
+        if not self._on_word_boundaries(candidate, text, boundary_cache):
+            return "word_boundary"
+        if self._lawful_use(candidate, text):
+            return "lawful_absolute"
+        return None
 
+    def _claims(
+        self, text: str, key: str, candidates: list[_Candidate], excused: list[tuple[_Candidate, str]] | None
+    ) -> list[_Candidate]:
+        """The candidates no negation or disowning rule excuses (``context.ContextRules``)."""
+        kept = []
+        for candidate in candidates:
+            rule = self.context_rules.excuse(text, candidate.start, candidate.end, key)
+            if rule is None:
+                kept.append(candidate)
+            elif excused is not None:
+                excused.append((candidate, rule))
+        return kept
+
+    def _rule_findings(
+        self,
+        normalized: Normalized,
+        candidates: list[_Candidate],
+        context: RoomContext,
+        state: RoomState,
+        excused: list[tuple[_Candidate, str]] | None,
+    ) -> list[Finding]:
+        """One finding per rule: the first (then longest) supported candidate of each."""
+        text = normalized.text
+        topics = state.topics()
+        exact_spans = [(c.start, c.end) for c in candidates if c.source is Source.LEXICON]
         findings: list[Finding] = []
         seen_rules: set[str] = set()
         for cand in sorted(candidates, key=lambda c: (c.start, -c.length)):
-            rule = cand.rule
-            if rule.rule_id in seen_rules:
+            if cand.rule.rule_id in seen_rules:
                 continue
-            room_match = context.category is not None and context.category in rule.rooms
-            # An undeclared room's goods, inferred from its words, support a misheard term
-            # (a pinyin hit) but never raise severity.
-            inferred = context.category is None and not topics.isdisjoint(rule.rooms)
-            about_goods = room_match or (inferred and cand.source is Source.PINYIN)
-            claim_nearby = ctx.has_claim_cue(text, cand.start, cand.end) or any(
-                (s, e) != (cand.start, cand.end)
-                and s - ctx.CUE_WINDOW_CHARS <= cand.end
-                and cand.start <= e + ctx.CUE_WINDOW_CHARS
-                for s, e in exact_spans
-            )
-            confidence = self._confidence(cand, text, about_goods, claim_nearby)
+            support = self._support(cand, text, context, topics, exact_spans)
+            confidence, reason = self._confidence(cand, text, support.about_goods, support.claim_nearby)
             if confidence is None:
+                if excused is not None:
+                    excused.append((cand, reason))
                 continue
-            seen_rules.add(rule.rule_id)
-            heard = normalized.original_span(cand.start, cand.end)
-            certified = ctx.is_certified(rule, (rule.term, heard, text[cand.start : cand.end]), context)
-            severity = ctx.adjust_severity(
-                rule.entry.severity,
-                certified=certified,
-                room_match=room_match,
-                repeats=state.fired[rule.rule_id],
-            )
-            state.fired[rule.rule_id] += 1
-            findings.append(
-                Finding(
-                    rule_id=rule.rule_id,
-                    category=rule.category,
-                    matched=heard,
-                    source=cand.source,
-                    severity=severity,
-                    confidence=confidence,
-                    reminder=rule.entry.reminder,
-                    regulation=rule.regulation,
-                )
-            )
-        claims = price.find_price_claims(normalized.original, normalized_key=key)
-        if not claims and state.price_reference is not None and price.names_now_price(text, key):
-            # The reference price was named at the end of the previous utterance.
-            claims = price.find_price_claims(state.price_reference + "，" + normalized.original)
-        state.price_reference = normalized.original if not claims and price.names_reference_price(text, key) else None
-        for claim in claims:
-            state.fired[price.RULE_ID] += 1
-            findings.append(
-                Finding(
-                    rule_id=price.RULE_ID,
-                    category=claim.category,
-                    matched=claim.matched,
-                    source=Source.LEXICON,
-                    severity=claim.severity,
-                    confidence=claim.confidence,
-                    reminder=price.REMINDER,
-                    regulation=price.REGULATION,
-                )
-            )
-            break  # one price alert per utterance
+            seen_rules.add(cand.rule.rule_id)
+            findings.append(self._finding(cand, normalized, confidence, support, context, state))
         return findings
 
-    def _confidence(self, cand: _Candidate, text: str, room_match: bool, claim_nearby: bool) -> float | None:
-        """Confidence of a candidate, or ``None`` when it lacks the support it needs."""
+    def _support(
+        self,
+        cand: _Candidate,
+        text: str,
+        context: RoomContext,
+        topics: frozenset[str],
+        exact_spans: list[tuple[int, int]],
+    ) -> _Support:
+        """What in the utterance and the room backs the candidate up."""
+        rooms = cand.rule.rooms
+        window = self.context_rules.claim_cue_chars
+        return _Support(
+            room_category=context.category if context.category is not None and context.category in rooms else None,
+            # An undeclared room's goods, inferred from its words, support a misheard term
+            # (a pinyin hit) but never raise severity.
+            inferred_topics=(
+                topics & frozenset(rooms) if context.category is None and cand.source is Source.PINYIN else frozenset()
+            ),
+            cue=self.context_rules.claim_cue(text, cand.start, cand.end),
+            neighbour=any(
+                (s, e) != (cand.start, cand.end) and s - window <= cand.end and cand.start <= e + window
+                for s, e in exact_spans
+            ),
+        )
+
+    def _finding(
+        self,
+        cand: _Candidate,
+        normalized: Normalized,
+        confidence: float,
+        support: _Support,
+        context: RoomContext,
+        state: RoomState,
+    ) -> Finding:
+        """The finding of a supported candidate, at the severity the room gives it."""
+        rule = cand.rule
+        text = normalized.text
+        heard = normalized.original_span(cand.start, cand.end)
+        severity, raised_or_lowered = ctx.judge_severity(
+            rule.entry.severity,
+            certified=ctx.certified_by(context, rule.category, (rule.term, heard, text[cand.start : cand.end])),
+            room_category=support.room_category,
+            repeats=state.fired[rule.rule_id],
+        )
+        state.fired[rule.rule_id] += 1
+        return Finding(
+            rule_id=rule.rule_id,
+            category=rule.category,
+            matched=heard,
+            source=cand.source,
+            severity=severity,
+            confidence=confidence,
+            reminder=rule.entry.reminder,
+            regulation=rule.regulation,
+            explanation=(*raised_or_lowered, *support.explanation(self.context_rules.claim_cue_chars)),
+        )
+
+    def _price_finding(self, normalized: Normalized, key: str, state: RoomState) -> Finding | None:
+        """The false-reference-price finding (one per utterance), reading the reference price
+        the previous utterance named when this one names only a now price."""
+        text = normalized.text
+        claims = price.find_price_claims(normalized.original, self.context_rules, normalized_key=key)
+        carried = False
+        if not claims and state.price_reference is not None and price.names_now_price(text, key):
+            # The reference price was named at the end of the previous utterance.
+            claims = price.find_price_claims(state.price_reference + "，" + normalized.original, self.context_rules)
+            carried = bool(claims)
+        state.price_reference = normalized.original if not claims and price.names_reference_price(text, key) else None
+        if not claims:
+            return None
+        claim = claims[0]
+        state.fired[price.RULE_ID] += 1
+        why = [
+            Explanation(
+                rule="price_ratio",
+                effect=Effect.SUPPORTED,
+                detail=f"现价 {claim.now:g} 为参考价 {claim.reference:g} 的 {claim.now / claim.reference:.0%}",
+            )
+        ]
+        if carried:
+            why.append(Explanation(rule="price_reference_carried", effect=Effect.SUPPORTED, detail="参考价在上一句"))
+        return Finding(
+            rule_id=price.RULE_ID,
+            category=claim.category,
+            matched=claim.matched,
+            source=Source.LEXICON,
+            severity=claim.severity,
+            confidence=claim.confidence,
+            reminder=price.REMINDER,
+            regulation=price.REGULATION,
+            explanation=tuple(why),
+        )
+
+    def _confidence(
+        self, cand: _Candidate, text: str, room_match: bool, claim_nearby: bool
+    ) -> tuple[float | None, str]:
+        """Confidence of a candidate, or ``None`` with the name of the support it lacks."""
         supported = room_match or claim_nearby
         if cand.source is Source.LEXICON:
             if cand.rule.entry.needs_context:
-                return (0.8 if claim_nearby else 0.7) if supported else None
-            return 0.95
+                return ((0.8 if claim_nearby else 0.7) if supported else None), "needs_context"
+            return 0.95, ""
         heard = text[cand.start : cand.end]
         if self.segmenter.is_frequent_word(_misheard_part(heard, cand.form), FREQUENT_WORD_MIN_FREQ):
-            return None
+            return None, "frequent_word"
         if self.segmenter.is_dictionary_word(heard):
             # A real word that shares the sound (升职 for 升值): only a claim nearby tells.
-            return 0.55 if claim_nearby else None
+            return (0.55 if claim_nearby else None), "dictionary_word_needs_cue"
         if cand.rule.entry.needs_context:
-            return (0.65 if claim_nearby else 0.6) if supported else None
+            return ((0.65 if claim_nearby else 0.6) if supported else None), "needs_context"
         if cand.length <= SHORT_TERM_CHARS:
             # Sound alone is weak on two characters (一直都 sounds like 治痘), but a
             # non-word that keeps one of the term's characters in place (足经 for 足金,
             # 国里 for 国礼) is what a transcriber writes for the term.
             keeps_a_char = heard[0] == cand.form[0]
             if supported or keeps_a_char:
-                return 0.65 if claim_nearby else 0.6
-            return None
+                return (0.65 if claim_nearby else 0.6), ""
+            return None, "short_sound_match_unsupported"
         if cand.near:
-            return round(min(0.75, 0.5 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
-        return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3)
+            return round(min(0.75, 0.5 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3), ""
+        return round(min(0.85, 0.6 + 0.05 * cand.length + (0.05 if supported else 0.0)), 3), ""
 
     def analyze(self, text: str, context: RoomContext | None = None, state: RoomState | None = None) -> list[Alert]:
         """Alerts for one utterance (``text`` as heard). Locators are left to the caller."""
@@ -427,6 +609,7 @@ class TextEngine:
                 reminder=f.reminder,
                 regulation=f.regulation,
                 lexicon_version=self.lexicon.version,
+                explanation=list(f.explanation),
             )
             for f in findings
         ]
@@ -477,9 +660,3 @@ def _drop_contained(candidates: list[_Candidate]) -> list[_Candidate]:
         if not shadowed:
             kept.append(cand)
     return kept
-
-
-@lru_cache(maxsize=4)
-def cached_engine(lexicon_dir: str) -> TextEngine:
-    """One engine per lexicon directory per process."""
-    return TextEngine.load(Path(lexicon_dir))

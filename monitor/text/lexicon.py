@@ -39,12 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.errors import LexiconError
 from monitor.taxonomy import Category, Severity
+from monitor.text.context import ContextFile
 from monitor.text.patterns import REQUIRED_LISTS, PatternsFile
 
 RULE_ID_PATTERN = r"^[A-Z]{2,4}-\d{3}$"
 TOPICS_FILE = "_topics.yaml"
 COMMON_WORDS_FILE = "_common_words.yaml"
 PATTERNS_FILE = "_patterns.yaml"
+CONTEXT_FILE = "_context.yaml"
 
 
 class LexiconEntry(BaseModel):
@@ -140,6 +142,9 @@ class Lexicon:
     """Everyday words the segmenter's dictionary lacks (``_common_words.yaml``)."""
     patterns: PatternsFile | None = None
     """Productive claim patterns and their word lists (``_patterns.yaml``), if present."""
+    context: ContextFile | None = None
+    """Cue words, disowning patterns and windows of the context rules (``_context.yaml``;
+    :func:`load_lexicons` requires it, so it is ``None`` only for a hand-built Lexicon)."""
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -189,11 +194,11 @@ def load_lexicon_file(path: Path) -> LexiconFile:
         raise LexiconError(f"{path}: {_describe_error(exc, data)}") from exc
 
 
-_Auxiliary = TypeVar("_Auxiliary", TopicsFile, CommonWordsFile, PatternsFile)
+_Auxiliary = TypeVar("_Auxiliary", TopicsFile, CommonWordsFile, PatternsFile, ContextFile)
 
 
 def load_auxiliary_file(path: Path, model: type[_Auxiliary]) -> _Auxiliary:
-    """Parse and validate an auxiliary file (``_topics.yaml``, ``_common_words.yaml``)."""
+    """Parse and validate an auxiliary file (``_topics.yaml``, ``_common_words.yaml``, ...)."""
     data = _read_yaml(path)
     try:
         return model.model_validate(data)
@@ -219,6 +224,7 @@ def load_lexicons(directory: Path) -> Lexicon:
     topics: dict[str, tuple[str, ...]] = {}
     common_words: tuple[str, ...] = ()
     patterns: PatternsFile | None = None
+    context: ContextFile | None = None
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         if path.name == TOPICS_FILE:
@@ -242,10 +248,12 @@ def load_lexicons(directory: Path) -> Lexicon:
                     )
                 seen_rule_ids[pattern.rule_id] = path
             continue
+        if path.name == CONTEXT_FILE:
+            context = load_auxiliary_file(path, ContextFile)
+            continue
         if path.name.startswith("_"):
-            raise LexiconError(
-                f"{path}: unknown auxiliary file (known: {TOPICS_FILE}, {COMMON_WORDS_FILE}, {PATTERNS_FILE})"
-            )
+            known = ", ".join((TOPICS_FILE, COMMON_WORDS_FILE, PATTERNS_FILE, CONTEXT_FILE))
+            raise LexiconError(f"{path}: unknown auxiliary file (known: {known})")
         lexicon_file = load_lexicon_file(path)
         if lexicon_file.category in seen_categories:
             raise LexiconError(
@@ -278,6 +286,8 @@ def load_lexicons(directory: Path) -> Lexicon:
                     rooms=lexicon_file.rooms,
                 )
             )
+    if context is None:
+        raise LexiconError(f"{directory}: no {CONTEXT_FILE} (the negation, disowning and claim-cue rules)")
     missing = sorted(c.value for c in Category if c not in seen_categories)
     if missing:
         raise LexiconError(f"{directory}: no lexicon for categories: {', '.join(missing)}")
@@ -289,4 +299,5 @@ def load_lexicons(directory: Path) -> Lexicon:
         topics=topics,
         common_words=common_words,
         patterns=patterns,
+        context=context,
     )

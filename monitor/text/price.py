@@ -17,7 +17,7 @@ import cn2an
 from pypinyin import Style, lazy_pinyin
 
 from monitor.taxonomy import Category, Severity
-from monitor.text.context import is_negated
+from monitor.text.context import ContextRules
 from monitor.text.normalize import normalize
 from monitor.text.pinyin import pinyin_key
 
@@ -122,8 +122,9 @@ def names_now_price(text: str, key: str) -> bool:
     return _cue_then_number(_NOW, text, key)
 
 
-def find_price_claims(heard: str, *, normalized_key: str | None = None) -> list[PriceClaim]:
-    """Every reference/much-lower-now price pair in the utterance ``heard``, not negated.
+def find_price_claims(heard: str, rules: ContextRules, *, normalized_key: str | None = None) -> list[PriceClaim]:
+    """Every reference/much-lower-now price pair in the utterance ``heard``, not negated
+    (``rules``: the lexicon's context rules, ``TextEngine.context``).
 
     Misheard numerals right after a price cue are repaired first (专柜卖两千八，直播间九百救
     reads 990), then the text is normalized (three forms of a number become one) and
@@ -142,7 +143,7 @@ def find_price_claims(heard: str, *, normalized_key: str | None = None) -> list[
     text_key = pinyin_key(text)
     claims = []
     for claim in _pairs(text, text_key):
-        if is_negated(text, claim.start, claim.end, text_key):
+        if rules.is_negated(text, claim.start, claim.end, text_key):
             continue
         lo, hi = normalized.original_bounds(claim.start, claim.end)
         claims.append(replace(claim, matched=heard[lo:hi].strip()))

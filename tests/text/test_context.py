@@ -2,14 +2,15 @@ import pytest
 
 from monitor.room import RoomContext
 from monitor.taxonomy import Severity
-from monitor.text.context import adjust_severity, has_claim_cue, is_negated
+from monitor.text.context import judge_severity
 from monitor.text.normalize import normalize_text
+from tests.text.conftest import shipped_rules
 
 
 def _negated(sentence: str, term: str) -> bool:
     text = normalize_text(sentence)
     start = text.index(term)
-    return is_negated(text, start, start + len(term))
+    return shipped_rules().is_negated(text, start, start + len(term))
 
 
 @pytest.mark.parametrize(
@@ -44,16 +45,38 @@ def test_affirmative_claims_are_not_negated(sentence: str, term: str) -> None:
 
 def test_claim_cue_window() -> None:
     text = normalize_text("绝对会升值")
-    assert has_claim_cue(text, 3, 5)
+    assert shipped_rules().has_claim_cue(text, 3, 5)
     text = normalize_text("会升值的")
-    assert not has_claim_cue(text, 1, 3)
+    assert not shipped_rules().has_claim_cue(text, 1, 3)
+
+
+def _severity(default: Severity, *, certified: bool, room_match: bool, repeats: int) -> Severity:
+    severity, _ = judge_severity(
+        default,
+        certified="足金" if certified else None,
+        room_category="jewelry" if room_match else None,
+        repeats=repeats,
+    )
+    return severity
 
 
 def test_severity_adjustments() -> None:
-    assert adjust_severity(Severity.WARNING, certified=True, room_match=True, repeats=5) is Severity.INFO
-    assert adjust_severity(Severity.WARNING, certified=False, room_match=True, repeats=0) is Severity.VIOLATION
-    assert adjust_severity(Severity.INFO, certified=False, room_match=False, repeats=2) is Severity.WARNING
-    assert adjust_severity(Severity.VIOLATION, certified=False, room_match=True, repeats=9) is Severity.VIOLATION
+    assert _severity(Severity.WARNING, certified=True, room_match=True, repeats=5) is Severity.INFO
+    assert _severity(Severity.WARNING, certified=False, room_match=True, repeats=0) is Severity.VIOLATION
+    assert _severity(Severity.INFO, certified=False, room_match=False, repeats=2) is Severity.WARNING
+    assert _severity(Severity.VIOLATION, certified=False, room_match=True, repeats=9) is Severity.VIOLATION
+
+
+def test_severity_explanation_names_what_moved_it() -> None:
+    """Moderators see why: each step that moved the severity, and nothing that did not."""
+    _, raised = judge_severity(Severity.INFO, certified=None, room_category="jewelry", repeats=2)
+    assert [(e.rule, e.effect) for e in raised] == [("room_category", "raised"), ("repetition", "raised")]
+    assert "jewelry" in raised[0].detail and "3" in raised[1].detail
+    _, capped = judge_severity(Severity.VIOLATION, certified=None, room_category="jewelry", repeats=2)
+    assert capped == []
+    _, lowered = judge_severity(Severity.WARNING, certified="足金", room_category="jewelry", repeats=2)
+    assert [(e.rule, e.effect) for e in lowered] == [("certified", "lowered")]
+    assert "足金" in lowered[0].detail
 
 
 def test_room_context_parses_certified_list() -> None:

@@ -5,15 +5,15 @@ Sentences written for these tests; each names the mechanism it exercises.
 
 import pytest
 
-from monitor.text.context import has_claim_cue, is_negated
 from monitor.text.engine import TextEngine
 from monitor.text.normalize import normalize_text
+from tests.text.conftest import shipped_rules
 
 
 def _negated(sentence: str, term: str) -> bool:
     text = normalize_text(sentence)
     start = text.index(term)
-    return is_negated(text, start, start + len(term))
+    return shipped_rules().is_negated(text, start, start + len(term))
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_claims_are_kept(sentence: str, term: str) -> None:
 def test_contact_channel_needs_solicitation(sentence: str, expected: bool) -> None:
     text = normalize_text(sentence)
     start = text.index("微信")
-    assert has_claim_cue(text, start, start + 2) is expected
+    assert shipped_rules().has_claim_cue(text, start, start + 2) is expected
 
 
 def test_engine_drops_story_mentions_of_wechat(engine: TextEngine | None = None) -> None:

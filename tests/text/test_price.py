@@ -2,7 +2,13 @@ import pytest
 
 from monitor.taxonomy import Severity
 from monitor.text.normalize import normalize_text
-from monitor.text.price import find_price_claims
+from monitor.text.price import PriceClaim
+from monitor.text.price import find_price_claims as _find_price_claims
+from tests.text.conftest import shipped_rules
+
+
+def find_price_claims(heard: str) -> list[PriceClaim]:
+    return _find_price_claims(heard, shipped_rules())
 
 
 @pytest.mark.parametrize(
