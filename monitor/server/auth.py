@@ -4,9 +4,12 @@ Tokens come from ``Settings.tokens`` (``MONITOR_TOKENS``): each maps to a role a
 optionally, the rooms it is limited to. A token is presented only in the
 ``Authorization: Bearer`` header (never in the URL, which ends up in logs); a browser,
 which cannot set that header on a websocket, trades it once at ``/console/session``
-for a session cookie (:mod:`monitor.server.console_sessions`). :func:`authorize` turns
-a request into a :class:`Grant` or a :class:`Denial` that ``process_request`` answers
-with HTTP 401 (no or unknown credential) or 403 (known, wrong role or room).
+for a session cookie (:mod:`monitor.server.console_sessions`, which this module does
+not import: it is reached through the :class:`SessionLookup` protocol). :func:`authorize`
+turns a websocket handshake into a :class:`Grant` or a :class:`Denial` that the route
+answers with HTTP 401 (no or unknown credential) or 403 (known, wrong role or room);
+:func:`authenticate_request` does the same for the plain HTTP routes. Each request is
+decided once; the :class:`Grant` then travels with the connection.
 """
 
 from __future__ import annotations
@@ -15,13 +18,10 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from monitor.config import TokenGrant
-
-if TYPE_CHECKING:
-    from monitor.server.console_sessions import ConsoleSessions
 
 INGEST_PATH = "/v1/ingest"
 ALERTS_PATH = "/v1/alerts"
@@ -67,6 +67,14 @@ class Grant:
     def may_see(self, room_id: str | None) -> bool:
         """Whether alerts and audio of ``room_id`` are within this token's scope."""
         return self.rooms is None or (room_id is not None and room_id in self.rooms)
+
+
+class SessionLookup(Protocol):
+    """The console's sign-in sessions as auth sees them (:class:`~monitor.server.console_sessions.ConsoleSessions`)."""
+
+    def grant_for_cookie(self, cookie_header: str) -> Grant | None:
+        """The grant of the live session a ``Cookie`` header names, or None."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ def grant_of(token_grant: TokenGrant, *, via_cookie: bool = False, token_id: str
 def authenticate(
     tokens: Mapping[str, TokenGrant],
     headers: Mapping[str, str],
-    sessions: ConsoleSessions | None = None,
+    sessions: SessionLookup | None = None,
 ) -> Grant | Denial:
     """Who is asking: the bearer token if one is sent, else a valid console session cookie.
 
@@ -149,20 +157,44 @@ def authenticate(
     return Denial(401, "missing bearer token: send 'Authorization: Bearer <token>'")
 
 
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """False when the browser says the request comes from another site (``Origin`` host differs
+    from ``Host``); true without an ``Origin`` (scripts, same-origin GETs)."""
+    origin = headers.get("Origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == headers.get("Host", "")
+
+
+def authenticate_request(
+    tokens: Mapping[str, TokenGrant],
+    headers: Mapping[str, str],
+    sessions: SessionLookup | None = None,
+) -> Grant | Denial:
+    """:func:`authenticate`, and a console cookie sent from another site's page refused (403):
+    cross-site request forgery and websocket hijacking ride on the browser's cookie."""
+    grant = authenticate(tokens, headers, sessions)
+    if isinstance(grant, Grant) and grant.via_cookie and not same_origin(headers):
+        return Denial(403, "console cookie sent from another origin")
+    return grant
+
+
 def authorize(
     tokens: Mapping[str, TokenGrant],
     headers: Mapping[str, str],
     path: str,
-    sessions: ConsoleSessions | None = None,
+    sessions: SessionLookup | None = None,
 ) -> Grant | Denial:
     """Decide a handshake on ``path`` (``/v1/ingest`` or ``/v1/alerts``, query string included).
 
+    ``headers`` is any case-insensitive mapping (Starlette's ``Headers``) or a plain dict.
     401 when no credential or an unknown one is presented; 403 when the role may not use
-    the endpoint, when ``/v1/alerts?room=R`` names a room outside the token's scope, or
-    when a console session cookie is offered on ``/v1/ingest`` (audio sources use tokens).
+    the endpoint, when ``/v1/alerts?room=R`` names a room outside the token's scope, when
+    a console session cookie is offered on ``/v1/ingest`` (audio sources use tokens) or
+    comes from another site's page.
     """
     parts = urlsplit(path)
-    grant = authenticate(tokens, headers, sessions)
+    grant = authenticate_request(tokens, headers, sessions)
     if isinstance(grant, Denial):
         return grant
     role = grant.role

@@ -3,7 +3,8 @@
 The connection boundary: it parses client frames, enforces limits (frame size, message
 rate, audio rate, pending backlog), turns :class:`~monitor.errors.ProtocolError` into
 ``error`` frames and close codes, and is the only place that catches broadly, so no
-input ever takes down another room or the server.
+input ever takes down another room or the server. The socket is a
+:class:`~monitor.server.sockets.MessageSocket`; no web framework is seen here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from monitor.errors import ProtocolError
 from monitor.server.auth import Grant
@@ -35,6 +33,7 @@ from monitor.server.protocol import (
     recoverable,
 )
 from monitor.server.session import Resources, RoomSession
+from monitor.server.sockets import MessageSocket, SocketClosed
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class RoomConnection:
 
     def __init__(
         self,
-        ws: ServerConnection,
+        ws: MessageSocket,
         grant: Grant,
         resources: Resources,
         open_session: Callable[[StartFrame, RoomConnection], RoomSession],
@@ -76,7 +75,7 @@ class RoomConnection:
             await self._run()
         except ProtocolError as exc:
             await self._fail(exc)
-        except ConnectionClosed:
+        except SocketClosed:
             pass
         except Exception:
             log.exception("ingest connection failed")
@@ -142,7 +141,7 @@ class RoomConnection:
         if closed in done and reader not in done:
             return  # the socket is gone (run() cancels the reader and detaches: grace begins)
         if reader in done:
-            if not reader.result():  # raises ProtocolError / ConnectionClosed from the audio phase
+            if not reader.result():  # raises ProtocolError / SocketClosed from the audio phase
                 return  # the socket ended without stop (any close code): run() detaches, grace begins
             # the client sent stop: the session is finishing; the sender ends after "stopped"
             await self._sender
@@ -152,7 +151,7 @@ class RoomConnection:
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         # the session finished without a stop from this client (server shutdown): send the rest,
-        # up to "stopped" (raises ConnectionClosed if the socket broke meanwhile), then go away
+        # up to "stopped" (raises SocketClosed if the socket broke meanwhile), then go away
         await self._sender
         await self.ws.close(CloseCode.GOING_AWAY, "server shutting down")
 
@@ -292,11 +291,11 @@ class RoomConnection:
         """Send a fatal error directly (ahead of the outbox) and close with its code."""
         self.resources.metrics.protocol_errors.labels(code=error.code).inc()
         code = close_code_for(error)
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             await self.ws.send(encode(error_frame(error)))
         # close reasons are limited to 123 bytes
         reason = f"{error.code}: {error}".encode()[:123].decode("utf-8", "ignore")
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             await self.ws.close(code, reason)
 
     def supersede(self) -> None:
@@ -310,7 +309,7 @@ class RoomConnection:
 
 
 async def serve_subscriber(
-    ws: ServerConnection,
+    ws: MessageSocket,
     subscriber: Subscriber,
     on_exit: Callable[[], Any],
     on_message: Callable[[str | bytes], Awaitable[None]] | None = None,
@@ -352,5 +351,5 @@ async def serve_subscriber(
             task.cancel()
         on_exit()
     if subscriber.cut.is_set():
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             await ws.close(CloseCode.TRY_AGAIN_LATER, (subscriber.cut_reason or "cut off")[:123])

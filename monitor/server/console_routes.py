@@ -1,44 +1,54 @@
-"""Plain-HTTP routes of the moderator console and the JSON endpoints it reads.
+"""HTTP routes of the moderator console and the JSON endpoints it reads (a FastAPI router).
 
-Served from ``process_request`` (websockets' HTTP layer: GET only, one request per
-connection). Routes, all documented in docs/CONSOLE.md:
+Routes, all documented in docs/CONSOLE.md:
 
 =====================================  ==========================================
-``/console``, ``/console/<file>``      the page (static files of ``monitor.console``)
-``/console/session``                   with ``Authorization: Bearer``: sign in, set the cookie;
+``GET /console``, ``/console/<file>``  the page (static files of ``monitor.console``)
+``GET /console/session``               with ``Authorization: Bearer``: sign in, set the cookie;
                                        with the cookie: who is signed in (401 if nobody)
-``/console/logout``                    end the session, clear the cookie
-``/v1/rooms``                          live rooms, their anchors and alert counts
-``/v1/evidence/<id>``                  one record: alert, transcript, clip facts, proof, decisions
-``/v1/evidence/<id>/clip``             the archived FLAC clip
-``/v1/anchors?bucket=day|hour``        per anchor: alerts and decisions over time
-``/v1/decisions.jsonl``                confirmed and dismissed alerts as labeled JSONL
+``POST /console/logout``               end the session, clear the cookie
+``GET /v1/rooms``                      live rooms, their anchors and alert counts
+``GET /v1/evidence/<id>``              one record: alert, transcript, clip facts, proof, decisions
+``GET /v1/evidence/<id>/clip``         the archived FLAC clip
+``GET /v1/anchors?bucket=day|hour``    per anchor: alerts and decisions over time
+``GET /v1/decisions.jsonl``            confirmed and dismissed alerts as labeled JSONL
 =====================================  ==========================================
 
-Everything but the static page needs a bearer token or the console cookie; evidence,
-anchors and decisions need a ``moderator`` or ``admin`` role. Archive reads run in a
-thread, off the event loop.
+Everything but the static page needs a bearer token or the console cookie (decided once
+per request by :meth:`ConsoleRoutes.grant`); evidence, anchors and decisions need a
+``moderator`` or ``admin`` role. A cookie sent from another site's page is refused (403).
+Archive reads run in a thread, off the event loop. ``POST /v1/decisions`` is in
+:mod:`monitor.server.decisions`.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations at run time,
+# including the local aliases below
 
 import asyncio
 import json
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Annotated, Any, Literal
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.requests import Request
+from starlette.responses import Response
 
+from monitor.config import TokenGrant
 from monitor.errors import ArchiveError
-from monitor.server.auth import CONSOLE_ROLES, SUBSCRIBE_ROLES, Denial, Grant, authenticate
+from monitor.server.auth import (
+    CONSOLE_ROLES,
+    SUBSCRIBE_ROLES,
+    Denial,
+    Grant,
+    authenticate,
+    authenticate_request,
+    same_origin,
+)
 from monitor.server.console_sessions import ConsoleSessions
 from monitor.server.evidence import EvidenceWriter
+from monitor.server.responses import Refusal, json_response, respond
 
 log = logging.getLogger(__name__)
 
@@ -49,47 +59,7 @@ STATIC_FILES = {
 }
 """The console's files (``monitor/console/static/``) and their media types."""
 
-EVIDENCE_PATH = re.compile(r"^/v1/evidence/([0-9a-f]{32})(/clip)?$")
-
-
-def respond(
-    connection: ServerConnection, status: int, body: bytes | str, content_type: str, **headers: str
-) -> Response:
-    """An HTTP response with ``body``; ``headers`` names use ``_`` for ``-``."""
-    response = connection.respond(status, "")
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    fresh = Headers()
-    for name, value in response.headers.raw_items():
-        if name.lower() not in ("content-type", "content-length"):
-            fresh[name] = value
-    fresh["Content-Type"] = content_type
-    fresh["Content-Length"] = str(len(data))
-    fresh["Cache-Control"] = "no-store"
-    fresh["X-Content-Type-Options"] = "nosniff"
-    for name, value in headers.items():
-        fresh[name.replace("_", "-")] = value
-    response.headers = fresh
-    response.body = data
-    return response
-
-
-def json_response(connection: ServerConnection, status: int, value: Any, **headers: str) -> Response:
-    return respond(
-        connection, status, json.dumps(value, ensure_ascii=False), "application/json; charset=utf-8", **headers
-    )
-
-
-def request_headers(request: Request) -> dict[str, str]:
-    """The headers :func:`~monitor.server.auth.authenticate` reads (single-valued)."""
-    return {name: request.headers[name] for name in ("Authorization", "Cookie") if name in request.headers}
-
-
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site (``Origin`` host differs)."""
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("Host", "")
+EVIDENCE_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 def static_file(name: str) -> bytes:
@@ -102,7 +72,7 @@ class ConsoleRoutes:
 
     def __init__(
         self,
-        tokens: Any,
+        tokens: Mapping[str, TokenGrant],
         sessions: ConsoleSessions,
         evidence: Callable[[], EvidenceWriter | None],
         rooms: Callable[[], list[dict[str, Any]]],
@@ -112,104 +82,129 @@ class ConsoleRoutes:
         self._evidence = evidence
         self._rooms = rooms
 
-    def handles(self, path: str) -> bool:
-        """Whether ``path`` (no query) is one of these routes."""
-        return (
-            path == "/console"
-            or path.startswith("/console/")
-            or path in ("/v1/rooms", "/v1/anchors", "/v1/decisions.jsonl")
-            or path.startswith("/v1/evidence/")
-        )
+    # -- who is asking (one decision per request) -------------------------------------------
+    def grant(self, request: Request) -> Grant:
+        """FastAPI dependency: the request's grant (bearer token or console cookie), else a text refusal.
 
-    def authenticate(self, request: Request) -> Grant | Denial:
-        """Bearer token or console cookie; a cookie from another site's page is refused (403)."""
-        grant = authenticate(self._tokens, request_headers(request), self.sessions)
-        if isinstance(grant, Grant) and grant.via_cookie and not same_origin(request):
-            return Denial(403, "console cookie sent from another origin")
+        No ``WWW-Authenticate`` here: the console page shows the status in its own sign-in box."""
+        grant = authenticate_request(self._tokens, request.headers, self.sessions)
+        if isinstance(grant, Denial):
+            raise Refusal(grant.status, grant.reason)
         return grant
 
-    async def respond(self, connection: ServerConnection, request: Request) -> Response:
-        """Answer one request to a path :meth:`handles` accepted."""
-        parts = urlsplit(request.path)
-        path = parts.path
-        if path in ("/console", "/console/"):
-            return self._static(connection, request, "index.html")
-        if path == "/console/session":
-            return self._session(connection, request)
-        if path == "/console/logout":
-            self.sessions.end(request.headers.get("Cookie", ""))
-            return json_response(connection, 200, {"signed_out": True}, Set_Cookie=self.sessions.clearing_cookie())
-        if path.startswith("/console/"):
-            name = path.removeprefix("/console/")
-            if name in STATIC_FILES:
-                return self._static(connection, request, name)
-            return respond(connection, 404, f"no console file {name}\n", "text/plain; charset=utf-8")
-        grant = self.authenticate(request)
-        if isinstance(grant, Denial):
-            return self._denied(connection, grant)
-        if path == "/v1/rooms":
-            if grant.role not in SUBSCRIBE_ROLES:
-                return self._denied(connection, Denial(403, f"role {grant.role!r} may not watch rooms"))
-            rooms = [room for room in self._rooms() if grant.may_see(room["room_id"])]
-            return json_response(connection, 200, {"rooms": rooms})
+    def _archive(self, grant: Grant) -> EvidenceWriter:
         if grant.role not in CONSOLE_ROLES:
-            return self._denied(connection, Denial(403, f"role {grant.role!r} may not read the archive"))
+            raise Refusal(403, f"role {grant.role!r} may not read the archive")
         evidence = self._evidence()
         if evidence is None:
-            return respond(connection, 503, "not ready: models loading\n", "text/plain; charset=utf-8")
-        try:
-            return await self._archive_route(connection, path, parts.query, evidence)
-        except ArchiveError as exc:
-            status = 404 if "no evidence with id" in str(exc) else 503
-            return respond(connection, status, f"{exc}\n", "text/plain; charset=utf-8")
+            raise Refusal(503, "not ready: models loading")
+        return evidence
 
-    async def _archive_route(
-        self, connection: ServerConnection, path: str, query: str, evidence: EvidenceWriter
-    ) -> Response:
-        found = EVIDENCE_PATH.match(path)
-        if found:
-            evidence_id, clip = found.groups()
-            if clip:
-                data = await asyncio.to_thread(evidence.read_clip, evidence_id)
-                return respond(connection, 200, data, "audio/flac",
-                               Content_Disposition=f'inline; filename="{evidence_id}.flac"')
-            view = await asyncio.to_thread(evidence.evidence_view, evidence_id)
-            return json_response(connection, 200, view)
-        if path == "/v1/anchors":
-            params = parse_qs(query)
-            bucket = params.get("bucket", ["day"])[-1]
-            since = params.get("since", [None])[-1]
-            rows = await asyncio.to_thread(evidence.anchor_record, bucket=bucket, since=since)
-            return json_response(connection, 200, {"bucket": bucket, "anchors": anchors_from_rows(rows)})
-        if path == "/v1/decisions.jsonl":
-            examples = await asyncio.to_thread(evidence.labeled_decisions)
+    # -- routes ------------------------------------------------------------------------------
+    def router(self) -> APIRouter:
+        """The routes, bound to this object."""
+        router = APIRouter(tags=["console"])
+        granted = Annotated[Grant, Depends(self.grant)]
+
+        @router.get("/console", response_class=Response, summary="The console page")
+        @router.get("/console/", response_class=Response, include_in_schema=False)
+        async def page(request: Request) -> Response:
+            return self._static(request, "index.html")
+
+        @router.get("/console/console.js", response_class=Response, summary="The console's script")
+        async def script(request: Request) -> Response:
+            return self._static(request, "console.js")
+
+        @router.get("/console/console.css", response_class=Response, summary="The console's style sheet")
+        async def style(request: Request) -> Response:
+            return self._static(request, "console.css")
+
+        @router.get(
+            "/console/session",
+            summary="Sign in (Authorization: Bearer) or ask who is signed in (cookie)",
+            responses={401: {"description": "unknown token, or not signed in"}, 403: {"description": "role"}},
+        )
+        async def session(request: Request) -> Response:
+            return self._session(request)
+
+        @router.post("/console/logout", summary="End the console session and clear its cookie")
+        async def logout(request: Request) -> Response:
+            if not same_origin(request.headers):
+                raise Refusal(403, "sign-out sent from another origin")
+            self.sessions.end(request.headers.get("Cookie", ""))
+            return json_response(200, {"signed_out": True}, {"Set-Cookie": self.sessions.clearing_cookie()})
+
+        @router.get("/v1/rooms", summary="Live rooms in the token's scope")
+        async def rooms(grant: granted) -> Response:
+            if grant.role not in SUBSCRIBE_ROLES:
+                raise Refusal(403, f"role {grant.role!r} may not watch rooms")
+            return json_response(200, {"rooms": [r for r in self._rooms() if grant.may_see(r["room_id"])]})
+
+        evidence_id_param = Annotated[str, Path(pattern=EVIDENCE_ID_PATTERN, description="32 hex digits")]
+
+        @router.get("/v1/evidence/{evidence_id}", summary="One archived record with its proof status")
+        async def evidence_view(grant: granted, evidence_id: evidence_id_param) -> Response:
+            evidence = self._archive(grant)
+            view = await self._read(evidence.evidence_view, evidence_id)
+            return json_response(200, view)
+
+        @router.get("/v1/evidence/{evidence_id}/clip", summary="The archived FLAC clip")
+        async def evidence_clip(grant: granted, evidence_id: evidence_id_param) -> Response:
+            evidence = self._archive(grant)
+            data = await self._read(evidence.read_clip, evidence_id)
+            return respond(
+                200, data, "audio/flac", {"Content-Disposition": f'inline; filename="{evidence_id}.flac"'}
+            )
+
+        @router.get("/v1/anchors", summary="Per anchor: alerts and decisions over time")
+        async def anchors(
+            grant: granted,
+            bucket: Annotated[Literal["day", "hour"], Query()] = "day",
+            since: Annotated[str | None, Query(description="ISO time of the first alert counted")] = None,
+        ) -> Response:
+            evidence = self._archive(grant)
+            rows = await self._read(lambda: evidence.anchor_record(bucket=bucket, since=since))
+            return json_response(200, {"bucket": bucket, "anchors": anchors_from_rows(rows)})
+
+        @router.get("/v1/decisions.jsonl", summary="Confirmed and dismissed alerts as labeled JSONL")
+        async def decisions_export(grant: granted) -> Response:
+            evidence = self._archive(grant)
+            examples = await self._read(evidence.labeled_decisions)
             body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
-            return respond(connection, 200, body, "application/x-ndjson; charset=utf-8",
-                           Content_Disposition='attachment; filename="decisions.jsonl"')
-        return respond(connection, 404, f"no route {path}; see docs/CONSOLE.md\n", "text/plain; charset=utf-8")
+            return respond(
+                200, body, "application/x-ndjson; charset=utf-8",
+                {"Content-Disposition": 'attachment; filename="decisions.jsonl"'},
+            )
 
-    def _session(self, connection: ServerConnection, request: Request) -> Response:
+        return router
+
+    @staticmethod
+    async def _read(call: Callable[..., Any], *args: Any) -> Any:
+        """An archive read in a thread; an unknown record is 404, an unusable archive 503."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except ArchiveError as exc:
+            raise Refusal(404 if "no evidence with id" in str(exc) else 503, str(exc)) from exc
+
+    def _session(self, request: Request) -> Response:
         if "Authorization" in request.headers:
-            grant = authenticate(self._tokens, request_headers(request))
+            grant = authenticate(self._tokens, request.headers)
             if isinstance(grant, Denial):
-                return self._denied(connection, grant)
+                raise Refusal(grant.status, grant.reason)
             if grant.role not in CONSOLE_ROLES:
-                return self._denied(
-                    connection, Denial(403, f"role {grant.role!r} may not use the console; needs moderator or admin")
-                )
+                raise Refusal(403, f"role {grant.role!r} may not use the console; needs moderator or admin")
             session_id, expires_at = self.sessions.create(grant)
             log.info("console sign-in: %s (%s)", grant.identity, grant.role)
-            return json_response(
-                connection, 200, _who(grant, expires_at), Set_Cookie=self.sessions.cookie(session_id)
-            )
-        grant = self.authenticate(request)
-        if isinstance(grant, Denial):
-            return self._denied(connection, Denial(401, "not signed in") if grant.status == 401 else grant)
+            return json_response(200, _who(grant, expires_at), {"Set-Cookie": self.sessions.cookie(session_id)})
+        found = authenticate_request(self._tokens, request.headers, self.sessions)
+        if isinstance(found, Denial):
+            raise Refusal(401, "not signed in") if found.status == 401 else Refusal(found.status, found.reason)
         session_id = self.sessions.session_id_from(request.headers.get("Cookie", "")) or ""
         session = self.sessions.get(session_id)
-        return json_response(connection, 200, _who(grant, session.expires_at if session else None))
+        return json_response(200, _who(found, session.expires_at if session else None))
 
-    def _static(self, connection: ServerConnection, request: Request, name: str) -> Response:
+    @staticmethod
+    def _static(request: Request, name: str) -> Response:
         host = request.headers.get("Host", "")
         policy = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -217,14 +212,11 @@ class ConsoleRoutes:
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
         return respond(
-            connection, 200, static_file(name), STATIC_FILES[name],
-            Content_Security_Policy=policy, Referrer_Policy="no-referrer", X_Frame_Options="DENY",
+            200,
+            static_file(name),
+            STATIC_FILES[name],
+            {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"},
         )
-
-    @staticmethod
-    def _denied(connection: ServerConnection, denial: Denial) -> Response:
-        # no WWW-Authenticate here: it would make the browser pop up its own sign-in dialog
-        return respond(connection, denial.status, denial.reason + "\n", "text/plain; charset=utf-8")
 
 
 def _who(grant: Grant, expires_at: float | None) -> dict[str, Any]:

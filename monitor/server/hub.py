@@ -18,10 +18,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from monitor.server.auth import Grant
 from monitor.server.metrics import ServerMetrics
-from monitor.taxonomy import Severity
+from monitor.taxonomy import CATEGORIES, Severity
 
 END_OF_ALERTS: dict[str, Any] = {"type": "end"}
 """Queued last by :meth:`AlertHub.end_all`; the subscriber's socket closes with 1001 after it."""
@@ -59,6 +60,53 @@ class AlertFilter:
             return self.matches(event)
         room = event.get("room_id")
         return self.grant.may_see(room) and (self.rooms is None or room in self.rooms)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A ``/v1/alerts`` query, parsed once per connection: the filter, ``since`` and ``include``."""
+
+    filter: AlertFilter
+    since: str | None = None
+    events: frozenset[str] = frozenset()
+
+
+def parse_alert_filter(grant: Grant, query: str) -> tuple[AlertFilter, str | None]:
+    """The subscriber's filter and ``since`` from a ``/v1/alerts`` query string; ValueError if invalid."""
+    params = parse_qs(query)
+
+    def listed(name: str) -> frozenset[str] | None:
+        values = [v for raw in params.get(name, []) for v in raw.split(",") if v]
+        return frozenset(values) if values else None
+
+    categories = listed("category")
+    unknown = sorted((categories or frozenset()) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown category {unknown[0]!r}; categories are {list(CATEGORIES)}")
+    severity_text = params.get("min_severity", ["info"])[-1]
+    try:
+        min_severity = Severity(severity_text)
+    except ValueError:
+        raise ValueError(
+            f"min_severity={severity_text!r} is not one of {[s.value for s in Severity]}"
+        ) from None
+    since = params.get("since", [None])[-1]
+    return AlertFilter(grant, rooms=listed("room"), categories=categories, min_severity=min_severity), since
+
+
+def parse_included_events(query: str) -> frozenset[str]:
+    """The extra message types a ``/v1/alerts`` query asks for with ``include=rooms,decisions``."""
+    asked = [v for raw in parse_qs(query).get("include", []) for v in raw.split(",") if v]
+    unknown = sorted(set(asked) - set(EVENT_KINDS))
+    if unknown:
+        raise ValueError(f"include={unknown[0]!r} is not one of {sorted(EVENT_KINDS)}")
+    return frozenset(EVENT_KINDS[v] for v in asked)
+
+
+def parse_subscription(grant: Grant, query: str) -> Subscription:
+    """The whole ``/v1/alerts`` query (filter, ``since``, ``include``); ValueError naming the bad parameter."""
+    alert_filter, since = parse_alert_filter(grant, query)
+    return Subscription(alert_filter, since, parse_included_events(query))
 
 
 @dataclass(eq=False)

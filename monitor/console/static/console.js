@@ -100,7 +100,7 @@ function signedIn(who) {
 }
 
 async function signOut() {
-  await fetch('/console/logout', {credentials: 'same-origin'});
+  await fetch('/console/logout', {method: 'POST', credentials: 'same-origin'});
   if (state.ws) state.ws.close(1000, 'signed out');
   state.ws = null;
   showSignIn('Signed out.');
