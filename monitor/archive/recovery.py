@@ -137,12 +137,12 @@ def _track_blobs(line: bytes, live: set[int]) -> None:
     if b'"parts"' not in line and b'"purge"' not in line:
         return
     leaf = json.loads(line)
-    if leaf.get("kind") in ("alert", "session"):
-        for info in leaf.get("parts", {}).values():
-            live.add(blob_key(info["sha256"]))
-    elif leaf.get("kind") == "purge":
+    if leaf.get("kind") == "purge":
         for sha in leaf.get("blobs", []):
             live.discard(blob_key(sha))
+    else:  # alert and session records, and any later kind that stores parts
+        for info in leaf.get("parts", {}).values():
+            live.add(blob_key(info["sha256"]))
 
 
 def rebuild_tree(layout: ArchiveLayout, tree: TreeStore, size: int) -> None:

@@ -18,12 +18,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
 
 from monitor.alerts import Alert
 from monitor.archive import EvidenceArchive, verify_archive
-from monitor.archive.records import encode_flac, evidence_id_of
+from monitor.archive.leaves import (
+    TIME_FIELDS,
+    AlertEvidence,
+    Decision,
+    LegalHold,
+    LogRecord,
+    Purge,
+    SessionTranscript,
+    StoredPart,
+    alert_parts,
+    session_transcript_part,
+)
+from monitor.archive.records import canonical_json, encode_flac, evidence_id_of, iso_utc
+from monitor.errors import ArchiveError
 
 from .conftest import make_alert, make_clip
 
@@ -219,3 +236,87 @@ def test_every_leaf_kind_is_written_byte_for_byte_as_before(tmp_path: Path) -> N
     purge = json.loads(expected[-1])
     assert returned["purged"] == (purge["evidence_ids"], purge["blobs"])
     assert verify_archive(tmp_path / "archive").ok
+
+
+def test_each_record_class_builds_its_golden_leaf() -> None:
+    """The typed records alone (no archive) give the golden bytes, and decisions and purges read back."""
+    golden = {name: text.encode() for name, text in GOLDEN_LEAVES.items() if name != "alert_with_clip"}
+    metal_alert = fixed_alert(2, category="precious_metal_claim")
+    metal_parts = alert_parts(metal_alert, clip=None, clip_start=None, sample_rate=16000, transcript="足金999")
+    later = RECORDED.replace(minute=5)
+    metal = AlertEvidence(metal_alert, metal_parts, RECORDED, datetime(2027, 3, 1, 9, 30, tzinfo=UTC))
+    assert metal.line() == golden["alert"]
+    assert metal.stored_parts() == [canonical_json(metal_alert.wire()), "足金999".encode()]
+    segments = [{"start": 0.0, "end": 2.5, "text": "大家好"}, {"start": 2.5, "end": 4.0, "text": "上链接"}]
+    claim_id, metal_id = "8ad38cf4b53c9bb9478286a387cc8df4", evidence_id_of(golden["alert"])
+    session = SessionTranscript(
+        session_id="s-1", room_id="r1", anchor_id="a1", started_at=datetime(2024, 3, 1, 7, 0, tzinfo=UTC),
+        ended_at=datetime(2024, 3, 1, 10, 0, tzinfo=UTC), covers=(metal_id, claim_id),
+        transcript=session_transcript_part("s-1", segments), recorded_at=RECORDED,
+        retain_until=datetime(2027, 3, 1, 10, 0, tzinfo=UTC),
+    )
+    assert session.line() == golden["session"]
+    assert LegalHold(claim_id, later, "case 2024-17").line() == golden["hold"]
+    assert LegalHold(claim_id, later, None, release=True).line() == golden["release"]
+    for name in ("decision_confirm", "decision_dismiss", "decision_inspect"):
+        decision = Decision.from_leaf(json.loads(golden[name]))
+        assert decision.line() == golden[name]
+    purge = Purge.from_leaf(json.loads(golden["purge"]))
+    assert purge.line() == golden["purge"]
+    assert TIME_FIELDS == {"alert": "recorded_at", "session": "recorded_at", "purge": "recorded_at",
+                           "hold": "at", "release": "at", "decision": "at"}
+
+
+def test_a_decision_is_refused_with_a_message_naming_what_is_wrong(tmp_path: Path) -> None:
+    with EvidenceArchive.open(tmp_path, clock=FixedClock(RECORDED)) as archive:
+        claim = archive.record_alert(fixed_alert(3), clip=None, clip_start=None, transcript="t")
+        summary = archive.get(claim)
+    at = RECORDED
+    with pytest.raises(ArchiveError, match=f"decision on evidence {claim}: dismissing a false alert needs a reason"):
+        Decision.on(summary, decision="dismiss", by="m", reason="  ", at=at)
+    with pytest.raises(ArchiveError, match=r"inspection is for \['precious_metal_claim', 'gem_authenticity_claim'\]"):
+        Decision.on(summary, decision="inspect", by="m", reason=None, at=at)
+    with pytest.raises(ArchiveError, match="the deciding moderator is not named"):
+        Decision.on(summary, decision="confirm", by=" ", reason=None, at=at)
+    with pytest.raises(ArchiveError, match=r"decision 'ban' is not one of \['confirm', 'dismiss', 'inspect'\]"):
+        Decision.on(summary, decision="ban", by="m", reason=None, at=at)
+
+
+@dataclass(frozen=True)
+class ViewerReport(LogRecord):
+    """What a next kind looks like: one small class (here with a stored part)."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ("viewer_report",)
+    TIME_FIELD: ClassVar[str] = "at"
+
+    room_id: str
+    text: StoredPart
+    at: datetime
+
+    def to_leaf(self) -> dict[str, Any]:
+        return {"v": 1, "kind": "viewer_report", "room_id": self.room_id, "at": iso_utc(self.at),
+                "parts": {"text": self.text.manifest()}}
+
+    def stored_parts(self) -> list[bytes]:
+        return [self.text.data]
+
+
+def test_a_new_record_kind_is_one_class_and_one_append(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listed in TIME_FIELDS (RECORD_TYPES), a new kind is indexed past, verified, and its blob survives
+    crash recovery and is hash-checked, with no change to the writer, the index or verify."""
+    monkeypatch.setitem(TIME_FIELDS, "viewer_report", ViewerReport.TIME_FIELD)
+    data_dir = tmp_path / "archive"
+    report = ViewerReport("r1", StoredPart("主播说能治病".encode(), "text/plain; charset=utf-8"), RECORDED)
+    sha = hashlib.sha256(report.text.data).hexdigest()
+    archive = EvidenceArchive.open(data_dir, clock=FixedClock(RECORDED))
+    archive._log.append(report)
+    after = archive.record_alert(fixed_alert(3), clip=None, clip_start=None, transcript="t")
+    assert archive.index.applied() == archive.size == 2 and archive.get(after).seq == 1
+    archive._log.abandon()  # an unclean stop: recovery keeps what the log references
+    with EvidenceArchive.open(data_dir, clock=FixedClock(RECORDED)) as reopened:
+        assert reopened.blobs.get(sha) == report.text.data
+    assert verify_archive(data_dir).ok
+    blob = data_dir / "blobs" / sha[:2] / sha
+    blob.chmod(0o644)
+    blob.write_bytes(b"altered")
+    assert "stored text was altered" in str(verify_archive(data_dir).first_problem)
