@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from monitor.errors import ModelError
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 LANGUAGE = "zh"
 WHISPER_MAX_LENGTH = 448
@@ -115,8 +118,7 @@ class Hypothesis:
 class WhisperDecoder:
     """A loaded CTranslate2 Whisper model; see the module docstring. Build with :meth:`load`."""
 
-    def __init__(self, model: Any) -> None:
-        """``model`` is a faster-whisper ``WhisperModel``."""
+    def __init__(self, model: WhisperModel) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 

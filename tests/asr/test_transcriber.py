@@ -12,6 +12,7 @@ from monitor.asr.audio import SAMPLE_RATE, decode_file
 from monitor.asr.rescore import LexiconRescorer
 from monitor.asr.transcriber import Transcriber, load_transcriber
 from monitor.asr.vad import SpeechSegment, segment_samples
+from monitor.text.lexicon import Lexicon, load_lexicons
 
 from .conftest import SAMPLES_DIR, synth_music, synth_room_tone
 
@@ -110,17 +111,20 @@ def claim_decode(transcriber: Transcriber):
 
 def test_forced_scores_prefer_what_was_said(transcriber: Transcriber, claim_decode) -> None:
     _audio, raw = claim_decode
-    said, unrelated = transcriber.score_texts(raw, ["今天全网最低价,大家放心拍。", "这条围巾是手工织好的。"])
+    scorer = transcriber.scorer(raw)
+    said, unrelated = scorer.score(["今天全网最低价,大家放心拍。", "这条围巾是手工织好的。"])
     assert said > unrelated + 20.0  # tens of nats apart: the audio disagrees with every token
     # Scoring the first pass's own text agrees with the decoder's average log-probability.
-    [own] = transcriber.score_texts(raw, [raw.text])
-    assert own == pytest.approx(raw.avg_logprob * (len(raw.tokens) + 1), abs=1.5)
+    [own] = scorer.score([raw.text])
+    assert raw.first_pass is not None
+    assert own == pytest.approx(raw.avg_logprob * (len(raw.first_pass.tokens) + 1), abs=1.5)
 
 
 def test_rescoring_restores_a_misheard_term_the_audio_supports(transcriber: Transcriber, claim_decode) -> None:
     _audio, raw = claim_decode
     rescorer = LexiconRescorer(["全网最低价", "全国最低价"])
-    result = rescorer.rescore("今天全网最低脚,大家放心拍。", lambda texts: transcriber.score_texts(raw, texts))
+    heard = "今天全网最低脚,大家放心拍。"
+    result = rescorer.rescore(heard, transcriber.scorer(raw, transcript=heard))
     assert result.text == "今天全网最低价,大家放心拍。"
     assert [(r.heard, r.term) for r in result.rewrites] == [("全网最低脚", "全网最低价")]
 
@@ -129,16 +133,20 @@ def test_rescoring_refuses_a_sound_alike_term_that_was_not_said(transcriber: Tra
     _audio, raw = claim_decode
     rescorer = LexiconRescorer(["全国最低价"])  # sounds like 全网最低价 (4 of 5 syllables), was not said
     assert [c.term for c in rescorer.candidates("今天全网最低价,大家放心拍。")] == ["全国最低价"]
-    result = rescorer.rescore("今天全网最低价,大家放心拍。", lambda texts: transcriber.score_texts(raw, texts))
+    heard = "今天全网最低价,大家放心拍。"
+    result = rescorer.rescore(heard, transcriber.scorer(raw, transcript=heard))
     assert result.rewrites == ()
 
 
 def test_first_token_logprobs_read_the_first_pass(transcriber: Transcriber, claim_decode) -> None:
     _audio, raw = claim_decode
-    assert raw.step_logits  # greedy with a rescorer keeps them
-    same, other = transcriber.first_token_logprobs(raw, [raw.text, "这条围巾是手工织好的。"])
+    assert raw.first_pass is not None and raw.first_pass.step_logits  # greedy with a rescorer keeps them
+    same, other = transcriber.scorer(raw).first_token_logprobs([raw.text, "这条围巾是手工织好的。"])
     assert same is None  # nothing departs from the first pass
     assert other is not None and other < -5.0
+    # A transcript the first pass's tokens do not spell (the gate or t2s changed it): no check.
+    elsewhere = transcriber.scorer(raw, transcript="这条围巾是手工织好的。")
+    assert elsewhere.first_token_logprobs(["这条围巾是手工织好的。"]) == [None]
 
 
 def test_transcripts_record_what_rescoring_rewrote(transcriber: Transcriber) -> None:
@@ -160,23 +168,36 @@ def test_transcripts_record_what_rescoring_rewrote(transcriber: Transcriber) -> 
 # --- Encoder window ---------------------------------------------------------------------------
 
 
-def test_encoder_frames_follow_the_window(transcriber: Transcriber) -> None:
-    full = Transcriber(transcriber.model, model_version="v", window_s=30.0)
-    assert full.encoder_frames(250) == 3000  # Whisper's own 30 s window
-    short = Transcriber(transcriber.model, model_version="v", window_s=15.0)
-    assert short.encoder_frames(250) == 1500  # at least the window
-    assert short.encoder_frames(1450) == 1550  # a long utterance keeps 1 s of padding after it
-    assert short.encoder_frames(1451) == 1552  # even: the encoder halves it
-    assert short.encoder_frames(2990) == 3000  # never past 30 s
-
-
 def test_short_window_transcribes_and_rescores_like_the_full_one(transcriber: Transcriber) -> None:
     """A 15 s window costs a fraction of the 30 s one; the words and the forced scores it gives
     still single out what was said (docs/ASR.md: accuracy measured on the audio sets)."""
-    short = Transcriber(transcriber.model, model_version="v", window_s=15.0, rescorer=transcriber.rescorer)
+    short = Transcriber(transcriber.decoder, model_version="v", window_s=15.0, rescorer=transcriber.rescorer)
     audio = decode_file(CLAIM_CLIP)
     raw = short.decode(audio)
-    assert raw.encoder_output is not None and raw.encoder_output.shape[1] == 750
+    assert raw.features is not None and raw.features.window_frames == 1500
+    assert raw.features.encoder_output.shape[1] == 750
     assert "最低" in raw.text
-    said, unrelated = short.score_texts(raw, ["今天全网最低价,大家放心拍。", "这条围巾是手工织好的。"])
+    said, unrelated = short.scorer(raw).score(["今天全网最低价,大家放心拍。", "这条围巾是手工织好的。"])
     assert said > unrelated + 20.0
+
+
+# --- The lexicon, loaded once and shared --------------------------------------------------------
+
+
+def test_a_given_lexicon_is_used_as_is_and_the_model_is_shared(settings, transcriber: Transcriber, monkeypatch) -> None:
+    """The server loads the lexicon once for the text engine and hands it to the transcriber:
+    rescoring and biasing then use that lexicon, and nothing parses the lexicon folder again."""
+    full = load_lexicons(settings.lexicon_dir)
+    jade = tuple(rule for rule in full if rule.term == "和田玉")
+    small = Lexicon(rules=jade, version="test-jade-only", regulations={}, rooms={})
+
+    def refuse(directory: object) -> Lexicon:
+        raise AssertionError(f"lexicon folder parsed again: {directory}")
+
+    monkeypatch.setattr("monitor.text.lexicon.load_lexicons", refuse)
+    with_small = load_transcriber(settings, lexicon=small)
+    assert with_small is not transcriber and with_small.decoder is transcriber.decoder  # one model in memory
+    assert with_small.rescorer is not None and len(with_small.rescorer) == len(LexiconRescorer.from_lexicon(small))
+    assert load_transcriber(settings, lexicon=small) is with_small
+    # the lexicon every other caller loads from the same folder gives the default transcriber
+    assert load_transcriber(settings, lexicon=full) is transcriber
