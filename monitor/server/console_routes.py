@@ -1,4 +1,4 @@
-"""HTTP routes of the moderator console and the JSON endpoints it reads (a FastAPI router).
+"""HTTP routes of the moderator console and the JSON endpoints it reads (added to the FastAPI app).
 
 Routes, all documented in docs/CONSOLE.md:
 
@@ -28,10 +28,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
+from enum import Enum
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, FastAPI, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -101,40 +102,40 @@ class ConsoleRoutes:
         return evidence
 
     # -- routes ------------------------------------------------------------------------------
-    def router(self) -> APIRouter:
-        """The routes, bound to this object."""
-        router = APIRouter(tags=["console"])
+    def add_routes(self, app: FastAPI) -> None:
+        """Add the routes, bound to this object, to ``app`` (flat: ``app.routes`` lists every one)."""
+        tags: list[str | Enum] = ["console"]
         granted = Annotated[Grant, Depends(self.grant)]
 
-        @router.get("/console", response_class=Response, summary="The console page")
-        @router.get("/console/", response_class=Response, include_in_schema=False)
+        @app.get("/console", tags=tags, response_class=Response, summary="The console page")
+        @app.get("/console/", tags=tags, response_class=Response, summary="The console page")
         async def page(request: Request) -> Response:
             return self._static(request, "index.html")
 
-        @router.get("/console/console.js", response_class=Response, summary="The console's script")
+        @app.get("/console/console.js", tags=tags, response_class=Response, summary="The console's script")
         async def script(request: Request) -> Response:
             return self._static(request, "console.js")
 
-        @router.get("/console/console.css", response_class=Response, summary="The console's style sheet")
+        @app.get("/console/console.css", tags=tags, response_class=Response, summary="The console's style sheet")
         async def style(request: Request) -> Response:
             return self._static(request, "console.css")
 
-        @router.get(
-            "/console/session",
+        @app.get(
+            "/console/session", tags=tags,
             summary="Sign in (Authorization: Bearer) or ask who is signed in (cookie)",
             responses={401: {"description": "unknown token, or not signed in"}, 403: {"description": "role"}},
         )
         async def session(request: Request) -> Response:
             return self._session(request)
 
-        @router.post("/console/logout", summary="End the console session and clear its cookie")
+        @app.post("/console/logout", tags=tags, summary="End the console session and clear its cookie")
         async def logout(request: Request) -> Response:
             if not same_origin(request.headers):
                 raise Refusal(403, "sign-out sent from another origin")
             self.sessions.end(request.headers.get("Cookie", ""))
             return json_response(200, {"signed_out": True}, {"Set-Cookie": self.sessions.clearing_cookie()})
 
-        @router.get("/v1/rooms", summary="Live rooms in the token's scope")
+        @app.get("/v1/rooms", tags=tags, summary="Live rooms in the token's scope")
         async def rooms(grant: granted) -> Response:
             if grant.role not in SUBSCRIBE_ROLES:
                 raise Refusal(403, f"role {grant.role!r} may not watch rooms")
@@ -142,13 +143,13 @@ class ConsoleRoutes:
 
         evidence_id_param = Annotated[str, Path(pattern=EVIDENCE_ID_PATTERN, description="32 hex digits")]
 
-        @router.get("/v1/evidence/{evidence_id}", summary="One archived record with its proof status")
+        @app.get("/v1/evidence/{evidence_id}", tags=tags, summary="One archived record with its proof status")
         async def evidence_view(grant: granted, evidence_id: evidence_id_param) -> Response:
             evidence = self._archive(grant)
             view = await self._read(evidence.evidence_view, evidence_id)
             return json_response(200, view)
 
-        @router.get("/v1/evidence/{evidence_id}/clip", summary="The archived FLAC clip")
+        @app.get("/v1/evidence/{evidence_id}/clip", tags=tags, summary="The archived FLAC clip")
         async def evidence_clip(grant: granted, evidence_id: evidence_id_param) -> Response:
             evidence = self._archive(grant)
             data = await self._read(evidence.read_clip, evidence_id)
@@ -156,7 +157,7 @@ class ConsoleRoutes:
                 200, data, "audio/flac", {"Content-Disposition": f'inline; filename="{evidence_id}.flac"'}
             )
 
-        @router.get("/v1/anchors", summary="Per anchor: alerts and decisions over time")
+        @app.get("/v1/anchors", tags=tags, summary="Per anchor: alerts and decisions over time")
         async def anchors(
             grant: granted,
             bucket: Annotated[Literal["day", "hour"], Query()] = "day",
@@ -166,7 +167,7 @@ class ConsoleRoutes:
             rows = await self._read(lambda: evidence.anchor_record(bucket=bucket, since=since))
             return json_response(200, {"bucket": bucket, "anchors": anchors_from_rows(rows)})
 
-        @router.get("/v1/decisions.jsonl", summary="Confirmed and dismissed alerts as labeled JSONL")
+        @app.get("/v1/decisions.jsonl", tags=tags, summary="Confirmed and dismissed alerts as labeled JSONL")
         async def decisions_export(grant: granted) -> Response:
             evidence = self._archive(grant)
             examples = await self._read(evidence.labeled_decisions)
@@ -175,8 +176,6 @@ class ConsoleRoutes:
                 200, body, "application/x-ndjson; charset=utf-8",
                 {"Content-Disposition": 'attachment; filename="decisions.jsonl"'},
             )
-
-        return router
 
     @staticmethod
     async def _read(call: Callable[..., Any], *args: Any) -> Any:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -149,11 +149,10 @@ class DecisionDesk:
         subscriber.offer({"type": "decision_recorded", "request_id": request_id, "decision_id": leaf["decision_id"]})
 
 
-def decisions_router(
-    desk: DecisionDesk, tokens: Mapping[str, TokenGrant], sessions: SessionLookup
-) -> APIRouter:
+def add_decision_route(
+    app: FastAPI, desk: DecisionDesk, tokens: Mapping[str, TokenGrant], sessions: SessionLookup
+) -> None:
     """``POST /v1/decisions``: the REST door to :meth:`DecisionDesk.decide` (JSON errors)."""
-    router = APIRouter(tags=["decisions"])
 
     def grant(request: Request) -> Grant:
         found = authenticate_request(tokens, request.headers, sessions)
@@ -164,9 +163,10 @@ def decisions_router(
             )
         return found
 
-    @router.post(
+    @app.post(
         "/v1/decisions",
         status_code=201,
+        tags=["decisions"],
         summary="Record a moderator's decision on an archived alert",
         responses={
             201: {"description": "the decision record as appended to the archive's log"},
@@ -184,5 +184,3 @@ def decisions_router(
         except DecisionRefused as exc:
             raise Refusal(exc.status, str(exc), code=exc.code.value, as_json=True) from exc
         return json_response(201, {**leaf, "request_id": body.request_id})
-
-    return router

@@ -34,7 +34,7 @@ from starlette.responses import PlainTextResponse, Response
 from monitor.errors import ArchiveError
 from monitor.server.auth import ALERTS_PATH, INGEST_PATH, Denial, Grant, authenticate_request, authorize
 from monitor.server.connection import RoomConnection, serve_subscriber
-from monitor.server.decisions import decisions_router
+from monitor.server.decisions import add_decision_route
 from monitor.server.hub import Subscription, parse_subscription
 from monitor.server.responses import (
     BEARER_CHALLENGE,
@@ -188,8 +188,8 @@ def build_app(server: MonitorServer) -> FastAPI:
         raise _upgrade_required()
 
     # -- the console, its archive routes, decisions --------------------------------------------------
-    app.include_router(server.console.router())
-    app.include_router(decisions_router(server.desk, settings.tokens, server.sessions))
+    server.console.add_routes(app)
+    add_decision_route(app, server.desk, settings.tokens, server.sessions)
 
     @app.websocket("/{path:path}")
     async def unknown_socket(websocket: WebSocket, path: str) -> None:

@@ -397,7 +397,10 @@ def test_drain_flushes_every_room_even_if_one_fails(make_server: Any, claim_audi
         def broken_flush() -> list[Any]:
             raise RuntimeError("injected: this room's segmenter fails while flushing")
 
-        sessions["room-bad"]._segmenter.flush = broken_flush  # type: ignore[method-assign]
+        bad_session = sessions["room-bad"]
+        # the room's I/O-free pipeline (monitor.stream) or, before it, its segmenter flushes the last utterance
+        flushing = getattr(bad_session, "pipeline", None) or bad_session._segmenter
+        flushing.flush = broken_flush  # type: ignore[method-assign]
         # a replaced session: its socket dropped, then a new stream for the room
         replaced = await open_ingest(server, room_id="room-replaced")
         await replaced.recv()
