@@ -16,11 +16,13 @@ The decoding policy (token budget per second, which prompt, gating, rescoring) i
 transcriber's; this module only runs the model. Every call is thread-safe: CTranslate2
 runs concurrent calls on its ``workers``.
 
-One utterance per call today. CTranslate2's ``generate`` takes a batch of encoder
-outputs (equal length) with one prompt each, so a batched decode across rooms'
-utterances is a ``decode_batch(features, prompts, ...)`` here: :class:`Features` of the
-same ``window_frames`` stack on their batch axis, and :meth:`WhisperDecoder.decode`
-is already written as one item of such a call.
+One utterance per call today. CTranslate2's ``encode`` and ``generate`` take a batch
+(encoder inputs of equal length, one prompt per item), so a batched decode across rooms'
+utterances is an ``encode_batch`` / ``decode_batch`` pair here: utterances padded to the
+same ``window_frames`` encode together (one ``StorageView`` with a batch axis) and decode
+in one ``generate`` call, each item read back by :meth:`WhisperDecoder._hypothesis` as
+:meth:`WhisperDecoder.decode` reads its single one. Callers keep passing :class:`Features`
+and :class:`Prompt` and getting :class:`Hypothesis` objects.
 """
 
 from __future__ import annotations

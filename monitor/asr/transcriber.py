@@ -3,7 +3,7 @@
 One :class:`Transcriber` per process, from :func:`load_transcriber` (cached, warmed
 up, safe to call from several threads at once)::
 
-    transcriber = load_transcriber(settings)
+    transcriber = load_transcriber(settings, lexicon=lexicon)   # the text engine's, loaded once
     transcript = transcriber.transcribe(segment, room_category="jewelry")
     if transcript is not None:          # None: music, noise, silence or a phantom phrase
         session.feed(Utterance(transcript.text, transcript.start, transcript.end))
