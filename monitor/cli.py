@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from monitor import scan
 from monitor.archive import commands as archive_commands
+from monitor.client import command as push_command
 from monitor.errors import MonitorError
 from monitor.server import commands as server_commands
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True)
     scan.register(subparsers)
+    push_command.register(subparsers)
     server_commands.register(subparsers)
     archive_commands.register(subparsers)
     _accept_verbose_anywhere(parser)
