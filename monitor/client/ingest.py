@@ -488,9 +488,7 @@ class IngestStream:
                 raise StreamRefused(error.code, f"the server refused the resume: {error.message}")
             server_seq = int(found.group(1))
             gap = self._ring.fill_gap(server_seq)
-            await self._emit(
-                AudioGap(from_seq=server_seq, to_seq=server_seq + gap, seconds=gap / 2 / self.sample_rate)
-            )
+            await self._emit(AudioGap(from_seq=server_seq, to_seq=server_seq + gap, seconds=gap / 2 / self.sample_rate))
             return _Outcome(reason="resuming from the server's next_seq", retry_now=True)
         if error.code in RESUMABLE_CODES:
             return _Outcome(reason=f"{error.code}: {error.message}")

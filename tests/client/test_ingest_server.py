@@ -61,7 +61,7 @@ def baseline(running_server: Any, show_pcm: bytes) -> list[Any]:
 def test_a_stream_gets_transcripts_alerts_and_stopped(baseline: list[Any], show_pcm: bytes) -> None:
     assert isinstance(baseline[0], Ready) and baseline[0].next_seq == 0 and not baseline[0].resumed
     alerts = [e for e in baseline if isinstance(e, Alert)]
-    assert EXPECTED_CATEGORIES <= {a.category for a in alerts}
+    assert {a.category for a in alerts} >= EXPECTED_CATEGORIES
     assert all(a.room_id == "room-base" and a.evidence_id for a in alerts)
     transcripts = [e for e in baseline if isinstance(e, Transcript)]
     assert len(transcripts) >= 3
@@ -79,9 +79,7 @@ def test_a_dropped_connection_is_resumed_and_no_alert_is_lost_or_repeated(
     # still with the server, which must hand its alert to the resumed connection
     proxy = make_proxy(running_server.server.port, drop_after=len(show_pcm) // 2)
     client = IngestClient(proxy.url, token="ingest-token")
-    events = asyncio.run(
-        collect(client.push_file("room-drop", show_wav, speed=0, context={"category": "cosmetics"}))
-    )
+    events = asyncio.run(collect(client.push_file("room-drop", show_wav, speed=0, context={"category": "cosmetics"})))
     assert proxy.dropped == 1 and proxy.connections == 2
     readies = [e for e in events if isinstance(e, Ready)]
     assert len(readies) == 2
@@ -146,7 +144,7 @@ def test_monitor_push_prints_alerts_and_resumes_after_a_drop(
     )
     assert done.returncode == 0, done.stderr
     alerts = [json.loads(line) for line in done.stdout.splitlines()]
-    assert EXPECTED_CATEGORIES <= {a["category"] for a in alerts}
+    assert {a["category"] for a in alerts} >= EXPECTED_CATEGORIES
     assert all(a["room_id"] == "room-cli" and "type" not in a for a in alerts)
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
     assert "reconnecting" in done.stderr and proxy.dropped == 1
