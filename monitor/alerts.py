@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +49,13 @@ class Explanation(BaseModel):
     rule: str = Field(min_length=1)
     effect: Effect
     detail: str
+
+
+@lru_cache(maxsize=4096)
+def explanation(rule: str, effect: Effect, detail: str) -> Explanation:
+    """The (immutable, shared) :class:`Explanation` of ``rule``: built once per distinct text,
+    since most alerts repeat a few of them."""
+    return Explanation(rule=rule, effect=effect, detail=detail)
 
 
 def new_alert_id() -> str:

@@ -48,6 +48,10 @@ def test_room_category_raises_classifier_severity_and_certification_lowers_it(de
         detectors, text, context=RoomContext(category="collectibles", certified=["collectible_investment"])
     )[0]
     assert (plain.severity, raised.severity, certified.severity) == ("warning", "violation", "info")
+    # Moderators see why (Alert.explanation), the same way as for lexicon alerts.
+    why = [[(e.rule, e.effect) for e in a.explanation] for a in (plain, raised, certified)]
+    assert why == [[], [("room_category", "raised")], [("certified", "lowered")]]
+    assert "collectible_investment" in certified.explanation[0].detail
 
 
 def test_room_and_anchor_ids_are_stamped(detectors) -> None:

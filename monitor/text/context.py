@@ -28,7 +28,7 @@ from itertools import chain
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from monitor.alerts import Effect, Explanation
+from monitor.alerts import Effect, Explanation, explanation
 from monitor.room import RoomContext
 from monitor.taxonomy import Category, Severity
 from monitor.text.normalize import CLAUSE_MARK
@@ -221,38 +221,20 @@ def _repeated(words: Iterable[str]) -> str:
 class _Hit:
     """A hit ``text[start:end]`` with its clause and the clause after it."""
 
-    __slots__ = (
-        "after",
-        "before",
-        "clause_end",
-        "clause_start",
-        "end",
-        "hit",
-        "key",
-        "next_clause",
-        "next_start",
-        "start",
-        "text",
-    )  # fmt: skip
+    __slots__ = ("after", "before", "clause_end", "clause_start", "end", "extra_chars", "hit", "key", "next_clause",
+                 "next_start", "start", "text")  # fmt: skip
 
     def __init__(self, text: str, key: str, start: int, end: int) -> None:
         self.text, self.key, self.start, self.end = text, key, start, end
         self.clause_start, self.clause_end = clause_bounds(text, start, end)
         self.hit = text[start:end]
+        self.extra_chars = self.clause_end - self.clause_start - (end - start)
+        """Characters of the hit's clause that are not the hit."""
         self.before = text[self.clause_start : start]
         self.after = text[end : self.clause_end]
         self.next_start = self.clause_end + 1
         next_end = text.find(CLAUSE_MARK, self.next_start)
         self.next_clause = text[self.next_start :] if next_end < 0 else text[self.next_start : next_end]
-
-    @property
-    def clause_len(self) -> int:
-        return self.clause_end - self.clause_start
-
-    @property
-    def extra_chars(self) -> int:
-        """Characters of the hit's clause that are not the hit."""
-        return self.clause_len - (self.end - self.start)
 
     @property
     def previous_clause_start(self) -> int:
@@ -284,7 +266,23 @@ class ContextRules:
         self.data = data
         limits, cues, disowning = data.limits, data.cues, data.disowning
         self.limits = limits
+        # The limits as plain ints: they are read for every hit.
         self.claim_cue_chars = limits.claim_cue_chars.value
+        self._negation_chars = limits.negation_chars.value
+        self._negation_lookback = self._negation_chars + limits.negation_cue_reach_chars.value
+        self._single_negator_gap = limits.single_negator_gap_chars.value
+        self._disbelief_lookback = limits.disbelief_chars.value + limits.disbelief_cue_reach_chars.value
+        self._denial_after_chars = limits.denial_after_chars.value
+        self._denial_lookahead = self._denial_after_chars + limits.denial_cue_reach_chars.value
+        self._question_before_chars = limits.question_before_chars.value
+        self._dismissal_before_chars = limits.dismissal_before_chars.value
+        self._alone_extra_chars = limits.alone_extra_chars.value
+        self._question_extra_chars = limits.question_extra_chars.value
+        self._quote_extra_chars = limits.quote_extra_chars.value
+        self._quote_list_clause_chars = limits.quote_list_clause_chars.value
+        self._quote_list_clauses = limits.quote_list_clauses.value
+        self._reported_chars = limits.reported_chars.value
+        self._wish_clauses = limits.wish_clauses.value
         self._pre_sounds = _SoundCues(cues.pre_negation)
         self._pre_single = re.compile("|".join(map(re.escape, frozenset(c for c in cues.pre_negation if len(c) == 1))))
         self._disbelief_sounds = _SoundCues(cues.disbelief)
@@ -384,8 +382,8 @@ class ContextRules:
     def _negation_before(self, h: _Hit) -> bool:
         """不是足金, 不保证升值: a cue ending within ``negation_chars`` before the hit
         (a one-character one right before it); "不要犹豫" urges and negates nothing."""
-        window = self.limits.negation_chars.value
-        window_start = max(h.clause_start, h.start - window - self.limits.negation_cue_reach_chars.value)
+        window = self._negation_chars
+        window_start = max(h.clause_start, h.start - self._negation_lookback)
         hit_key = h.key[h.start : h.end]
         cues = chain(
             self._pre_sounds.finditer(h.text, h.key, window_start, h.start),
@@ -394,20 +392,20 @@ class ContextRules:
         for cue in cues:
             if (h.key[cue.end() : h.start] + hit_key).startswith(self._urging_keys):
                 continue
-            allowed_gap = window if cue.end() - cue.start() > 1 else self.limits.single_negator_gap_chars.value
+            allowed_gap = window if cue.end() - cue.start() > 1 else self._single_negator_gap
             if h.start - cue.end() <= allowed_gap:
                 return True
         return False
 
     def _disbelief_before(self, h: _Hit) -> bool:
         """别信什么包治百病: a dismissal within ``disbelief_chars`` before the hit."""
-        reach = self.limits.disbelief_chars.value + self.limits.disbelief_cue_reach_chars.value
+        reach = self._disbelief_lookback
         return self._disbelief_sounds.search(h.text, h.key, max(h.clause_start, h.start - reach), h.start) is not None
 
     def _denial_after(self, h: _Hit) -> bool:
         """最低价是不可能的: a denial starting within ``denial_after_chars`` after the hit."""
-        window = self.limits.denial_after_chars.value
-        high = min(h.clause_end, h.end + window + self.limits.denial_cue_reach_chars.value)
+        window = self._denial_after_chars
+        high = min(h.clause_end, h.end + self._denial_lookahead)
         post = self._post_sounds.search(h.text, h.key, h.end, high)
         return post is not None and post.start() - h.end <= window
 
@@ -422,11 +420,11 @@ class ContextRules:
 
     def _question_before(self, h: _Hit) -> bool:
         """是不是足金, 能不能升值."""
-        return self._questions.search(h.before[-self.limits.question_before_chars.value :]) is not None
+        return self._questions.search(h.before[-self._question_before_chars :]) is not None
 
     def _dismissal_before(self, h: _Hit) -> bool:
         """别指望它升值, 不要以为戴玉就能辟邪."""
-        return self._dismissals.search(h.before[-self.limits.dismissal_before_chars.value :]) is not None
+        return self._dismissals.search(h.before[-self._dismissal_before_chars :]) is not None
 
     def _document_read_aloud(self, h: _Hit) -> bool:
         """证书上写的是足金, 批准的保健功能是增强免疫力."""
@@ -477,9 +475,8 @@ class ContextRules:
 
     def _questioned_then_denied(self, h: _Hit) -> bool:
         """美白?它没有那个备案: a term alone or asked about, answered by a denial."""
-        limits = self.limits
-        questioned = h.extra_chars <= limits.alone_extra_chars.value or (
-            h.extra_chars <= limits.question_extra_chars.value and h.text[h.clause_end - 1] in self._question_particles
+        questioned = h.extra_chars <= self._alone_extra_chars or (
+            h.extra_chars <= self._question_extra_chars and h.text[h.clause_end - 1] in self._question_particles
         )
         if not questioned or not h.next_clause:
             return False
@@ -493,12 +490,11 @@ class ContextRules:
     def _quoted_term(self, h: _Hit) -> bool:
         """A quoted term (alone in its clause, maybe in a list of quoted terms) led by a ban,
         a document, or a report condemned later; or followed by talk about the words."""
-        limits = self.limits
-        if h.extra_chars > limits.quote_extra_chars.value:
+        if h.extra_chars > self._quote_extra_chars:
             return False
-        text, list_clause_chars = h.text, limits.quote_list_clause_chars.value
+        text, list_clause_chars = h.text, self._quote_list_clause_chars
         first = h.clause_start
-        for _ in range(limits.quote_list_clauses.value):
+        for _ in range(self._quote_list_clauses):
             if first == 0:
                 break
             lead_start = text.rfind(CLAUSE_MARK, 0, first - 1) + 1
@@ -511,7 +507,7 @@ class ContextRules:
                 break
             first = lead_start
         following = h.next_start
-        for _ in range(limits.quote_list_clauses.value):
+        for _ in range(self._quote_list_clauses):
             if following > len(text):
                 break
             following_end = text.find(CLAUSE_MARK, following)
@@ -529,7 +525,7 @@ class ContextRules:
         text, clause_start = h.text, h.clause_start
         lead_start = h.previous_clause_start
         reported = (
-            self._reported.search(text, max(clause_start, h.start - self.limits.reported_chars.value), h.start)
+            self._reported.search(text, max(clause_start, h.start - self._reported_chars), h.start)
             or self._someone_else.search(h.before)
             or (
                 clause_start > 0
@@ -541,7 +537,7 @@ class ContextRules:
 
     def _wish(self, h: _Hit) -> bool:
         """祝大家…财源广进; …长命百岁,这是过年的吉利话."""
-        clauses_back = h.text[: h.clause_end].split(CLAUSE_MARK)[-self.limits.wish_clauses.value :]
+        clauses_back = h.text[: h.clause_end].split(CLAUSE_MARK)[-self._wish_clauses :]
         return (
             any(self._wish_clause.match(c) for c in clauses_back) or self._wish_after.search(h.text, h.end) is not None
         )
@@ -574,13 +570,13 @@ def judge_severity(
     -th repetition in the room each raise one level (an explanation only where it moved)."""
     if certified is not None:
         detail = f"认证属性 {certified}: 仅提示，交审核"
-        return Severity.INFO, [Explanation(rule="certified", effect=Effect.LOWERED, detail=detail)]
+        return Severity.INFO, [explanation("certified", Effect.LOWERED, detail)]
     severity, why = default, []
     if room_category is not None and severity.raised() is not severity:
         severity = severity.raised()
-        why.append(Explanation(rule="room_category", effect=Effect.RAISED, detail=f"直播间品类 {room_category}"))
+        why.append(explanation("room_category", Effect.RAISED, f"直播间品类 {room_category}"))
     if repeats >= REPEAT_RAISE_AFTER and severity.raised() is not severity:
         severity = severity.raised()
         detail = f"本直播间第 {repeats + 1} 次触发"
-        why.append(Explanation(rule="repetition", effect=Effect.RAISED, detail=detail))
+        why.append(explanation("repetition", Effect.RAISED, detail))
     return severity, why

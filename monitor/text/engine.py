@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import ahocorasick_rs
 
-from monitor.alerts import Alert, Effect, Explanation, Source
+from monitor.alerts import Alert, Effect, Explanation, Source, explanation
 from monitor.errors import LexiconError
 from monitor.room import RoomContext
 from monitor.taxonomy import Category, Severity
@@ -106,7 +106,7 @@ class ExcusedHit(NamedTuple):
     ``short_sound_match_unsupported``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Support:
     """What backs a candidate up besides its own words."""
 
@@ -131,13 +131,13 @@ class _Support:
         why = []
         if self.cue is not None:
             detail = f"{window_chars} 字内有断言词「{self.cue}」"
-            why.append(Explanation(rule="claim_cue", effect=Effect.SUPPORTED, detail=detail))
+            why.append(explanation("claim_cue", Effect.SUPPORTED, detail))
         if self.neighbour:
             detail = f"{window_chars} 字内另有违规用语"
-            why.append(Explanation(rule="neighbouring_claim", effect=Effect.SUPPORTED, detail=detail))
+            why.append(explanation("neighbouring_claim", Effect.SUPPORTED, detail))
         if self.inferred_topics:
             detail = "直播内容推断为 " + "、".join(sorted(self.inferred_topics))
-            why.append(Explanation(rule="inferred_topic", effect=Effect.SUPPORTED, detail=detail))
+            why.append(explanation("inferred_topic", Effect.SUPPORTED, detail))
         return tuple(why)
 
 
@@ -540,14 +540,14 @@ class TextEngine:
         claim = claims[0]
         state.fired[price.RULE_ID] += 1
         why = [
-            Explanation(
-                rule="price_ratio",
-                effect=Effect.SUPPORTED,
-                detail=f"现价 {claim.now:g} 为参考价 {claim.reference:g} 的 {claim.now / claim.reference:.0%}",
+            explanation(
+                "price_ratio",
+                Effect.SUPPORTED,
+                f"现价 {claim.now:g} 为参考价 {claim.reference:g} 的 {claim.now / claim.reference:.0%}",
             )
         ]
         if carried:
-            why.append(Explanation(rule="price_reference_carried", effect=Effect.SUPPORTED, detail="参考价在上一句"))
+            why.append(explanation("price_reference_carried", Effect.SUPPORTED, "参考价在上一句"))
         return Finding(
             rule_id=price.RULE_ID,
             category=claim.category,

@@ -78,3 +78,42 @@ def test_duplicate_surface_within_a_category(lexicon_dir: Path) -> None:
     _rewrite(lexicon_dir / "medical_claim.yaml", "term: 包治百病,", "term: 包治百病, variants: [降血压],")
     with pytest.raises(LexiconError, match="'降血压' is already listed under '降血压'"):
         load_lexicons(lexicon_dir)
+
+
+def test_context_rules_are_part_of_the_lexicon_version(lexicon_dir: Path) -> None:
+    """The version of an alert records the negation and disowning rules that decided it."""
+    context = lexicon_dir / "_context.yaml"
+    context.unlink()  # the fixture's copy is the shipped file
+    shutil.copyfile(FIXTURES.parents[3] / "lexicons" / "_context.yaml", context)
+    first = load_lexicons(lexicon_dir).version
+    _rewrite(context, "urging_after_negation: [犹豫,", "urging_after_negation: [迟疑, 犹豫,")
+    assert load_lexicons(lexicon_dir).version != first
+
+
+def test_missing_context_file(lexicon_dir: Path) -> None:
+    (lexicon_dir / "_context.yaml").unlink()
+    with pytest.raises(LexiconError, match=r"lexicons: no _context\.yaml \(the negation, disowning and claim-cue"):
+        load_lexicons(lexicon_dir)
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "pattern: '别买|别拍|",
+            "pattern: '别买(|别拍|",
+            r"_context\.yaml: disowning\.patterns\.dissuade\.pattern: Value error, not a valid regular expression",
+        ),
+        ("    value: 16\n", "    value: many\n", r"_context\.yaml: limits\.reported_chars\.value: Input should be"),
+        ("  claim_cue_chars:\n", "  cue_chars:\n", r"_context\.yaml: limits\.claim_cue_chars: Field required"),
+        ("  question_particles: [吗, 呢, 么]", "  question_particles: []", r"disowning\.question_particles: Value"),
+    ],
+)
+def test_malformed_context_file_names_file_and_key(lexicon_dir: Path, old: str, new: str, message: str) -> None:
+    context = lexicon_dir / "_context.yaml"
+    text = context.read_text(encoding="utf-8")
+    assert old in text
+    context.unlink()
+    context.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(LexiconError, match=message):
+        load_lexicons(lexicon_dir)
