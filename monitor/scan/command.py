@@ -10,6 +10,10 @@ score what was heard: for audio ``{"type":"utterance","file","start","end","text
 (stream seconds of the file), for ``--text`` ``{"type":"utterance","line","text"}`` (the
 input line as the engine received it, so alerts and lines pair on ``line``); without
 ``--jsonl`` one readable line each. Alert lines carry no ``type`` field (PROTOCOL.md).
+
+``--srt DIR`` (audio files) also writes ``DIR/<stem>.srt`` per file: what was heard, with its
+times, as SubRip subtitles. While standard error is a terminal, a file longer than a minute
+shows a progress line there (nothing is written to it otherwise).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--transcript", action="store_true", help="also print every utterance (what was heard) before its alerts"
     )
+    parser.add_argument(
+        "--srt", type=Path, metavar="DIR", help="write DIR/<file stem>.srt per audio file (what was heard, with times)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -44,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
         print("monitor scan: give either --text (lines on stdin) or audio FILEs", file=sys.stderr)
         return 2
     on_utterance = make_transcript_emitter(args.jsonl) if args.transcript else None
+    srt_dir: Path | None = getattr(args, "srt", None)
+    if srt_dir is not None:
+        if not args.files:
+            print("monitor scan: --srt writes subtitles for audio FILEs, not --text", file=sys.stderr)
+            return 2
+        try:
+            srt_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"monitor scan: --srt {srt_dir}: cannot create the folder ({exc.strerror or exc})", file=sys.stderr)
+            return 2
     if args.files:
         from monitor.scan.files import scan_files
 
@@ -53,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             emit=emit,
             room_category=args.room_category,
             on_utterance=on_utterance,
+            srt_dir=srt_dir,
+            progress=sys.stderr,
         )
     session = ComplianceSession(load_detectors(settings), context=RoomContext(category=args.room_category))
     errors = scan_text_lines(sys.stdin.buffer, session, emit, on_utterance)
