@@ -36,7 +36,7 @@ from monitor.server.connection import RoomConnection
 from monitor.server.console_routes import ConsoleRoutes
 from monitor.server.console_sessions import ConsoleSessions
 from monitor.server.decisions import DecisionDesk
-from monitor.server.hub import AlertHub, parse_alert_filter, parse_included_events
+from monitor.server.hub import AlertHub
 from monitor.server.limits import ConnectionGate
 from monitor.server.logs import redact_server_logs
 from monitor.server.metrics import ServerMetrics
@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 
 SOCKETS_CLOSE_TIMEOUT_S = 10.0
 """After a drain has ended every room and subscriber, how long their sockets get to close."""
-
-__all__ = ["MonitorServer", "parse_alert_filter", "parse_included_events"]
 
 
 class MonitorServer:

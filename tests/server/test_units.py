@@ -14,11 +14,10 @@ import pytest
 
 from monitor.config import TokenGrant
 from monitor.errors import ProtocolError
-from monitor.server.app import parse_alert_filter
-from monitor.server.auth import Denial, Grant, authorize
+from monitor.server.auth import Denial, Grant, authorize, same_origin
 from monitor.server.buffers import ArrivalLog
-from monitor.server.hub import END_OF_ALERTS, AlertFilter, AlertHub
-from monitor.server.limits import TokenBucket
+from monitor.server.hub import END_OF_ALERTS, AlertFilter, AlertHub, parse_alert_filter, parse_subscription
+from monitor.server.limits import ConnectionGate, TokenBucket
 from monitor.server.metrics import ServerMetrics
 from monitor.server.protocol import CloseCode, close_code_for, parse_control, parse_start
 from monitor.server.scheduler import FairScheduler
@@ -142,6 +141,39 @@ def test_alert_filter_from_query() -> None:
         parse_alert_filter(grant, "min_severity=loud")
     with pytest.raises(ValueError, match="unknown category 'gossip'"):
         parse_alert_filter(grant, "category=gossip")
+
+
+def test_subscription_parsed_once_with_include() -> None:
+    grant = Grant(role="moderator", rooms=None)
+    subscription = parse_subscription(grant, "include=rooms,decisions&since=0&room=r1")
+    assert subscription.events == {"room", "decision"} and subscription.since == "0"
+    assert subscription.filter.rooms == {"r1"} and subscription.filter.grant is grant
+    with pytest.raises(ValueError, match="include='everything'"):
+        parse_subscription(grant, "include=everything")
+
+
+def test_same_origin_and_cross_site_cookie() -> None:
+    assert same_origin({"Host": "h:1"}) and same_origin({"Host": "h:1", "Origin": "http://h:1"})
+    assert not same_origin({"Host": "h:1", "Origin": "http://evil.example"})
+    assert not same_origin({"Host": "h:1", "Origin": "null"})
+
+
+def test_gate_ticket_counts_a_connection_once_wherever_it_ends() -> None:
+    from monitor.server.transport import GateTicket
+
+    gate = ConnectionGate(max_open_sockets=2, max_pending_handshakes=1)
+    assert gate.admit() is None
+    first = GateTicket(gate)
+    assert gate.admit() == "pending_handshakes"  # the first has not sent its request yet
+    first.handshake_done()
+    first.handshake_done()  # twice (keep-alive requests): counted once
+    assert gate.admit() is None
+    second = GateTicket(gate)
+    assert gate.admit() == "open_sockets"
+    second.release()  # dropped before its request: both counts go down
+    second.release()
+    first.release()
+    assert (gate.open_sockets, gate.pending_handshakes) == (0, 0)
 
 
 # -- buffers and rate limits ----------------------------------------------------------------
