@@ -119,7 +119,7 @@ def scan_files(
     """
     err = stderr or sys.stderr
     detectors = load_detectors(settings)
-    transcriber = load_transcriber(settings)
+    transcriber = load_transcriber(settings, lexicon=detectors.lexicon)  # lexicons parsed once
     context = RoomContext(category=room_category)
     status = EXIT_OK
     srt_paths = subtitle_paths(paths, srt_dir) if srt_dir is not None else []

@@ -183,7 +183,14 @@ class RoomPipeline:
     # -- one utterance (any one thread at a time, in stream order) ------------------------
     def process(self, segment: SpeechSegment) -> UtteranceResult:
         """Transcribe, detect and dedup one utterance; cut its evidence clip when it alerts."""
-        transcript = self._transcriber.transcribe(segment, room_category=self.context.category)
+        return self.detect(segment, self.transcribe(segment))
+
+    def transcribe(self, segment: SpeechSegment) -> Transcript | None:
+        """The speech stage alone (stateless per room: it may run anywhere, e.g. a batch worker)."""
+        return self._transcriber.transcribe(segment, room_category=self.context.category)
+
+    def detect(self, segment: SpeechSegment, transcript: Transcript | None) -> UtteranceResult:
+        """Detection and dedup of one transcribed utterance (the room's state: in stream order)."""
         result = UtteranceResult(segment=segment, transcript=transcript)
         if transcript is None or not result.heard_speech:
             return result

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from asr.conftest import SAMPLES_DIR, synth_room_tone, write_audio  # tests/ is the import root
+
+from tests.asr.conftest import SAMPLES_DIR, synth_room_tone, write_audio
 
 __all__ = ["SAMPLES_DIR", "synth_room_tone", "write_audio"]
 
