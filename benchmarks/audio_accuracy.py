@@ -1,9 +1,9 @@
 """Speech-stage accuracy on samples/audio: recall per category, false alerts, silence, real-time factor.
 
 Every clip of ``samples/audio/manifest.jsonl`` goes through exactly the path of
-``monitor scan FILE`` (PyAV decode -> StreamingSegmenter -> Whisper -> gate ->
-ComplianceSession), with the models loaded once. Printed per variant (clean,
-voices8db, music*, pink*, music_only, silence):
+``monitor scan FILE`` (PyAV decode -> RoomPipeline: VAD segmenter -> Whisper -> gate ->
+detection -> dedup, cut by the MONITOR_STREAM_* settings), with the models loaded once.
+Printed per variant (clean, voices8db, music*, pink*, music_only, silence):
 
 * recall per category: of the (clip, expected category) pairs, the share with an
   alert of that category; ``keyword recall`` is over all pairs;
@@ -43,6 +43,7 @@ from monitor.errors import AudioDecodeError  # noqa: E402
 from monitor.pipeline import ComplianceSession, load_detectors  # noqa: E402
 from monitor.room import RoomContext, Utterance  # noqa: E402
 from monitor.scan.files import scan_file  # noqa: E402
+from monitor.stream import StreamOptions  # noqa: E402
 from monitor.text.lexicon import load_lexicons  # noqa: E402
 
 SAMPLES = REPO_ROOT / "samples" / "audio"
@@ -116,7 +117,8 @@ def main() -> int:
     settings = load_settings(**overrides)
     detectors = load_detectors(settings)
     started = time.perf_counter()
-    transcriber = load_transcriber(settings)
+    transcriber = load_transcriber(settings, lexicon=detectors.lexicon)
+    options = StreamOptions.from_settings(settings)  # cut and dedup exactly as `monitor scan`/`serve`
     load_s = time.perf_counter() - started
 
     room_of_category: dict[str, str] = {}
@@ -151,7 +153,7 @@ def main() -> int:
         t0, c0 = time.perf_counter(), time.process_time()
         try:
             scan_file(args.manifest.parent / row["file"], detectors=detectors, transcriber=transcriber,
-                      emit=alerts.append, on_transcript=heard.append, context=context)
+                      emit=alerts.append, on_transcript=heard.append, context=context, options=options)
         except AudioDecodeError as exc:
             print(f"  unreadable: {exc}")
             unreadable += 1
