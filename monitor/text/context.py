@@ -228,8 +228,8 @@ class _Hit:
         self.text, self.key, self.start, self.end = text, key, start, end
         self.clause_start, self.clause_end = clause_bounds(text, start, end)
         self.hit = text[start:end]
+        # Characters of the hit's clause that are not the hit (a term alone, quoted, asked).
         self.extra_chars = self.clause_end - self.clause_start - (end - start)
-        """Characters of the hit's clause that are not the hit."""
         self.before = text[self.clause_start : start]
         self.after = text[end : self.clause_end]
         self.next_start = self.clause_end + 1

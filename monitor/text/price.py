@@ -124,7 +124,7 @@ def names_now_price(text: str, key: str) -> bool:
 
 def find_price_claims(heard: str, rules: ContextRules, *, normalized_key: str | None = None) -> list[PriceClaim]:
     """Every reference/much-lower-now price pair in the utterance ``heard``, not negated
-    (``rules``: the lexicon's context rules, ``TextEngine.context``).
+    (``rules``: the lexicon's context rules, ``TextEngine.context_rules``).
 
     Misheard numerals right after a price cue are repaired first (专柜卖两千八，直播间九百救
     reads 990), then the text is normalized (three forms of a number become one) and
