@@ -4,6 +4,8 @@
 - ``files``: audio or video files through :class:`~monitor.stream.RoomPipeline`.
 - ``text``: transcript lines through the detection stages.
 - ``output``: alerts and utterance records as JSON lines or readable lines.
+- ``subtitles``: ``--srt DIR``, one SubRip file per audio file (what was heard, with times).
+- ``progress``: a progress line on standard error for long files, only when it is a terminal.
 """
 
 from monitor.scan.command import register, run
