@@ -287,3 +287,22 @@ def test_a_room_waiting_for_capacity_stops_reading_its_socket(make_server: Any) 
 
 async def _clear(event: asyncio.Event) -> None:
     event.clear()
+
+
+@pytest.mark.slow
+def test_frames_over_twice_the_limit_are_cut_off_by_the_websocket_layer(make_server: Any) -> None:
+    """PROTOCOL.md: up to twice max_frame_bytes is read and answered with frame_too_large;
+    beyond that the websocket layer closes with 1009 before the frame reaches the room."""
+    server = make_server(max_frame_bytes=40_000)  # read up to max(2 x 40 000, 65 536) = 80 000 bytes
+
+    async def send_one(size: int) -> tuple[list[dict[str, Any]], int | None]:
+        ws = await open_ingest(server, room_id=f"room-big-{size}")
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(b"\x00" * size)
+        frames, code, _ = await read_all(ws)
+        return frames, code
+
+    answered, code = asyncio.run(send_one(60_000))
+    assert code == 1009 and answered[-1]["code"] == "frame_too_large"
+    cut_off, code = asyncio.run(send_one(200_000))
+    assert code == 1009 and not [f for f in cut_off if f["type"] == "error"]
