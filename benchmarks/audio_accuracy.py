@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from monitor.alerts import Alert  # noqa: E402
 from monitor.asr.transcriber import Transcript, load_transcriber  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
+from monitor.detection import ComplianceSession, load_detectors  # noqa: E402
 from monitor.errors import AudioDecodeError  # noqa: E402
-from monitor.pipeline import ComplianceSession, load_detectors  # noqa: E402
 from monitor.room import RoomContext, Utterance  # noqa: E402
 from monitor.scan.files import scan_file  # noqa: E402
 from monitor.stream import StreamOptions  # noqa: E402

@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from monitor.classifier import ClaimClassifier  # noqa: E402
 from monitor.classifier.data import Example, load_labelled  # noqa: E402
-from monitor.pipeline import ComplianceSession, Detectors  # noqa: E402
+from monitor.detection import ComplianceSession, Detectors  # noqa: E402
 from monitor.room import Utterance  # noqa: E402
 from monitor.text.engine import TextEngine  # noqa: E402
 

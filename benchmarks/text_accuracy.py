@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from homophones import add_homophone_noise
 
 from monitor.config import load_settings
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors
+from monitor.detection import ComplianceSession, Detectors, load_detectors
 from monitor.room import Utterance
 from monitor.taxonomy import CATEGORIES
 

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from monitor.config import load_settings
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors
+from monitor.detection import ComplianceSession, Detectors, load_detectors
 from monitor.room import Utterance
 from monitor.taxonomy import CATEGORIES
 

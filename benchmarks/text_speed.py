@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from homophones import add_homophone_noise
 
 from monitor.config import load_settings
-from monitor.pipeline import ComplianceSession, Detectors, load_detectors
+from monitor.detection import ComplianceSession, Detectors, load_detectors
 from monitor.room import Utterance
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "transcripts"

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from monitor.config import load_settings
-from monitor.pipeline import ComplianceSession, load_detectors
+from monitor.detection import ComplianceSession, load_detectors
 from monitor.room import RoomContext
 from monitor.scan.output import make_emitter, make_transcript_emitter
 from monitor.scan.text import scan_text_lines

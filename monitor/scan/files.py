@@ -29,8 +29,8 @@ from monitor.alerts import Alert
 from monitor.asr.audio import SAMPLE_RATE, iter_decode_file
 from monitor.asr.transcriber import Transcript, load_transcriber
 from monitor.config import Settings
+from monitor.detection import Detectors, load_detectors
 from monitor.errors import AudioDecodeError
-from monitor.pipeline import Detectors, load_detectors
 from monitor.room import RoomContext
 from monitor.scan.output import utterance_record
 from monitor.scan.progress import ProgressLine, progress_line

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from monitor.alerts import Alert
+from monitor.detection import ComplianceSession
 from monitor.errors import TextInputError
-from monitor.pipeline import ComplianceSession
 from monitor.room import Utterance
 from monitor.scan.output import utterance_record
 

@@ -67,7 +67,7 @@ class ResourceLoader:
     def _load_blocking(self) -> Resources:
         from monitor.asr.transcriber import load_transcriber
         from monitor.asr.vad import StreamingSegmenter
-        from monitor.pipeline import load_detectors
+        from monitor.detection import load_detectors
 
         settings = self.settings
         detectors = load_detectors(settings)  # loaded and warmed once per process

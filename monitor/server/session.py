@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.asr.vad import SpeechSegment
 from monitor.config import Settings
-from monitor.pipeline import Detectors
+from monitor.detection import Detectors
 from monitor.room import RoomContext
 from monitor.server.buffers import ArrivalLog
 from monitor.server.evidence import EvidenceWriter

@@ -12,7 +12,7 @@ archive, print)::
         result = pipeline.process(segment)
 
 Stages: resample to 16 kHz -> VAD segmenter (utterances) -> transcriber (gated, rescored)
--> detection (text engine, then classifier; :class:`~monitor.pipeline.ComplianceSession`)
+-> detection (text engine, then classifier; :class:`~monitor.detection.ComplianceSession`)
 -> dedup (:class:`~monitor.stream.dedup.AlertDedup`). Recent audio is kept in an
 :class:`~monitor.stream.ring.AudioRing` so each result carries the evidence clip around its
 utterance.
@@ -33,7 +33,7 @@ import numpy as np
 from monitor.alerts import Alert
 from monitor.asr.audio import StreamResampler, pcm16le_to_float32
 from monitor.asr.vad import SpeechSegment, StreamingSegmenter
-from monitor.pipeline import ComplianceSession, Detectors
+from monitor.detection import ComplianceSession, Detectors
 from monitor.room import RoomContext, Utterance
 from monitor.stream.dedup import AlertDedup
 from monitor.stream.ring import RING_BUFFER_S, AudioRing

@@ -16,8 +16,8 @@ from monitor.asr.audio import SAMPLE_RATE, decode_file
 from monitor.asr.transcriber import Transcript
 from monitor.asr.vad import SpeechSegment
 from monitor.config import REPO_ROOT
+from monitor.detection import Detectors
 from monitor.errors import AudioDecodeError
-from monitor.pipeline import Detectors
 from monitor.room import RoomContext
 from monitor.stream import RoomPipeline, StreamOptions
 from monitor.stream.pipeline import EVIDENCE_CONTEXT_S
