@@ -12,6 +12,8 @@ Routes, all documented in docs/CONSOLE.md:
 ``GET /v1/evidence/<id>/clip``         the archived FLAC clip
 ``GET /v1/anchors?bucket=day|hour``    per anchor: alerts and decisions over time
 ``GET /v1/decisions.jsonl``            confirmed and dismissed alerts as labeled JSONL
+``GET /v1/taxonomy``                   categories (Chinese titles from lexicons/*.yaml, English
+                                       titles), severities, room categories, rule id -> term
 =====================================  ==========================================
 
 Everything but the static page needs a bearer token or the console cookie (decided once
@@ -29,7 +31,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from enum import Enum
+from functools import cache
 from importlib import resources
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
@@ -37,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.config import TokenGrant
-from monitor.errors import ArchiveError
+from monitor.errors import ArchiveError, LexiconError
 from monitor.server.auth import (
     CONSOLE_ROLES,
     SUBSCRIBE_ROLES,
@@ -50,6 +54,8 @@ from monitor.server.auth import (
 from monitor.server.console_sessions import ConsoleSessions
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.responses import Refusal, json_response, respond
+from monitor.taxonomy import CATEGORIES, Severity
+from monitor.text.lexicon import load_lexicon_file
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,70 @@ STATIC_FILES = {
 """The console's files (``monitor/console/static/``) and their media types."""
 
 EVIDENCE_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+CATEGORY_TITLES_EN = {
+    "absolute_claim": "Absolute claims",
+    "medical_claim": "Medical and disease claims",
+    "cosmetic_efficacy": "Cosmetic efficacy claims",
+    "precious_metal_claim": "Precious-metal purity claims",
+    "gem_authenticity_claim": "Gem authenticity and grade claims",
+    "collectible_investment": "Collectible and investment value",
+    "official_endorsement": "Official or expert endorsement",
+    "false_price": "False price and fake urgency",
+    "private_transaction": "Off-platform transactions",
+    "superstition": "Superstition",
+}
+"""English titles of the TAXONOMY.md categories; the Chinese ones are each lexicon file's ``title``."""
+
+SEVERITY_TITLES = {"info": ("待核实", "needs verification"), "warning": ("警告", "warning"),
+                   "violation": ("违规", "violation")}
+"""Severity -> (Chinese, English) names shown in the console."""
+
+ROOM_CATEGORY_TITLES = {
+    "jewelry": ("珠宝首饰", "jewelry"), "gold": ("黄金", "gold"), "jade": ("玉石", "jade"), "gems": ("宝石", "gems"),
+    "collectibles": ("收藏品", "collectibles"), "antiques": ("古玩", "antiques"), "cosmetics": ("化妆品", "cosmetics"),
+    "beauty": ("美容", "beauty"), "food": ("食品", "food"), "health": ("保健", "health"), "tea": ("茶叶", "tea"),
+    "supplements": ("营养补充剂", "supplements"),
+}
+"""Room categories (``context.category`` of a ``start``) the lexicons weigh -> (Chinese, English)."""
+
+
+@cache
+def taxonomy(lexicon_dir: FilePath) -> dict[str, Any]:
+    """What ``GET /v1/taxonomy`` answers, read once from the lexicon files of ``lexicon_dir``:
+    categories with their Chinese (the file's ``title``) and English titles, regulation and
+    room categories; severities; room categories; and each lexicon rule's canonical ``term``,
+    so a console can show what a sound-alike (``source: pinyin``) hit stands for."""
+    files = {}
+    for path in sorted(lexicon_dir.glob("*.yaml")):
+        if not path.name.startswith("_"):
+            lexicon_file = load_lexicon_file(path)
+            files[lexicon_file.category.value] = lexicon_file
+    categories: list[dict[str, Any]] = []
+    rules: dict[str, dict[str, Any]] = {}
+    for category in CATEGORIES:
+        found = files.get(category)
+        categories.append({
+            "id": category,
+            "zh": found.title if found else category,
+            "en": CATEGORY_TITLES_EN.get(category, category),
+            "regulation": found.regulation if found else None,
+            "rooms": list(found.rooms) if found else [],
+        })
+        for entry in found.entries if found else []:
+            rules[entry.rule_id] = {"term": entry.term, "category": category, "severity": entry.severity.value}
+    known_rooms = {room for c in categories for room in c["rooms"]} | set(ROOM_CATEGORY_TITLES)
+    return {
+        "categories": categories,
+        "severities": [{"id": s.value, "zh": SEVERITY_TITLES[s.value][0], "en": SEVERITY_TITLES[s.value][1]}
+                       for s in Severity],
+        "room_categories": [
+            {"id": room, "zh": ROOM_CATEGORY_TITLES.get(room, (room, room))[0],
+             "en": ROOM_CATEGORY_TITLES.get(room, (room, room))[1]}
+            for room in sorted(known_rooms)
+        ],
+        "rules": rules,
+    }
 
 
 def static_file(name: str) -> bytes:
@@ -102,8 +172,18 @@ class ConsoleRoutes:
         return evidence
 
     # -- routes ------------------------------------------------------------------------------
-    def add_routes(self, app: FastAPI) -> None:
-        """Add the routes, bound to this object, to ``app`` (flat: ``app.routes`` lists every one)."""
+    def add_routes(
+        self,
+        app: FastAPI,
+        *,
+        lexicon_dir: FilePath | None = None,
+        room_sessions: Callable[[str], Any] | None = None,
+    ) -> None:
+        """Add the routes, bound to this object, to ``app`` (flat: ``app.routes`` lists every one).
+
+        ``lexicon_dir``: where ``GET /v1/taxonomy`` reads the category titles and rule terms
+        (without it the route answers 404); ``room_sessions``: room id -> its live session, whose
+        ``context.category`` ``GET /v1/rooms`` adds to each room as ``category``."""
         tags: list[str | Enum] = ["console"]
         granted = Annotated[Grant, Depends(self.grant)]
 
@@ -139,7 +219,22 @@ class ConsoleRoutes:
         async def rooms(grant: granted) -> Response:
             if grant.role not in SUBSCRIBE_ROLES:
                 raise Refusal(403, f"role {grant.role!r} may not watch rooms")
-            return json_response(200, {"rooms": [r for r in self._rooms() if grant.may_see(r["room_id"])]})
+            rooms = [dict(r) for r in self._rooms() if grant.may_see(r["room_id"])]
+            for room in rooms:
+                if "category" not in room and room_sessions is not None:
+                    context = getattr(room_sessions(room["room_id"]), "context", None)
+                    room["category"] = getattr(context, "category", None)
+            return json_response(200, {"rooms": rooms})
+
+        @app.get("/v1/taxonomy", tags=tags, summary="Categories (Chinese and English titles), severities, rule terms")
+        async def taxonomy_view(grant: granted) -> Response:
+            if lexicon_dir is None:
+                raise Refusal(404, "no lexicons configured")
+            try:
+                found = await asyncio.to_thread(taxonomy, lexicon_dir)
+            except LexiconError as exc:
+                raise Refusal(503, str(exc)) from exc
+            return json_response(200, found, {"Cache-Control": "private, max-age=300"})
 
         evidence_id_param = Annotated[str, Path(pattern=EVIDENCE_ID_PATTERN, description="32 hex digits")]
 

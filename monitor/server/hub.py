@@ -6,8 +6,8 @@ task. A subscriber whose queue is full (it reads slower than alerts come, or is 
 is cut off with close code 1013 and a reason, so it can reconnect with
 ``since=<last alert_id>`` and miss nothing still held; it never slows a room.
 
-Subscribers that ask for them (``include=rooms,decisions``, the moderator console)
-also get room open/close events and moderators' decisions (:meth:`AlertHub.publish_event`).
+Subscribers that ask for them (``include=rooms,decisions,claims``, the moderator console)
+also get room open/close events, moderators' decisions and claims (:meth:`AlertHub.publish_event`).
 Decisions on held alerts are held with them and replayed right after their alert.
 """
 
@@ -27,8 +27,11 @@ from monitor.taxonomy import CATEGORIES, Severity
 END_OF_ALERTS: dict[str, Any] = {"type": "end"}
 """Queued last by :meth:`AlertHub.end_all`; the subscriber's socket closes with 1001 after it."""
 
-EVENT_KINDS = {"rooms": "room", "decisions": "decision"}
+EVENT_KINDS = {"rooms": "room", "decisions": "decision", "claims": "claim"}
 """``include=`` values of ``/v1/alerts`` -> the ``type`` of the extra messages they ask for."""
+
+EVENT_KIND_OF_TYPE = {"claim_released": "claim"}
+"""Message types that come with another type's ``include=`` (``claims`` brings both claim messages)."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,8 @@ class AlertHub:
         if event["type"] == "decision" and any(a["alert_id"] == event.get("alert_id") for a in self._replay):
             self._decisions.setdefault(event["alert_id"], []).append(event)
         for subscriber in list(self._subscribers):
-            if event["type"] in subscriber.events and subscriber.filter.matches_event(event):
+            kind = EVENT_KIND_OF_TYPE.get(event["type"], event["type"])
+            if kind in subscriber.events and subscriber.filter.matches_event(event):
                 self._deliver(subscriber, event)
 
     def _deliver(self, subscriber: Subscriber, alert: dict[str, Any]) -> None:
