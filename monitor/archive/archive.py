@@ -45,6 +45,7 @@ kind of record is a class in ``leaves`` and one method here that appends it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,17 @@ from monitor.alerts import Alert
 from monitor.archive.evidence_log import EvidenceLog
 from monitor.archive.index import EvidenceIndex, EvidenceSummary
 from monitor.archive.layout import ArchiveLayout
-from monitor.archive.leaves import AlertEvidence, Decision, SessionTranscript, alert_parts, session_transcript_part
+from monitor.archive.leaves import (
+    AlertEvidence,
+    Decision,
+    InspectionClaim,
+    InspectionOutcome,
+    SessionTranscript,
+    ViewerReport,
+    alert_parts,
+    report_part,
+    session_transcript_part,
+)
 from monitor.archive.reads import ArchiveReader
 from monitor.archive.records import check_retention_years, evidence_id_of, iso_utc
 from monitor.archive.retention import PurgeResult, RetentionPolicy
@@ -198,6 +209,74 @@ class EvidenceArchive:
             (line,) = self._log.append(entry)
         return {**entry.to_leaf(), "decision_id": evidence_id_of(line)}
 
+    def record_report(
+        self,
+        *,
+        room_id: str,
+        anchor_id: str | None,
+        session_id: str | None,
+        stream_time: float | None,
+        placed: str,
+        reported_at: datetime,
+        viewer_id: str,
+        reason: str,
+        category: str | None,
+    ) -> str:
+        """Durably store a viewer's report of a room; returns its id (the evidence id, 32 hex digits).
+
+        ``stream_time``: seconds of the room session ``session_id`` the report is about (None when
+        it was placed at reception, ``placed="received"``); ``reported_at``: when the viewer
+        reported it. The viewer's id and words go to a stored part (purged with the record); the
+        report is kept for the retention years from now. Raises ArchiveWriteError when not stored.
+        """
+        content = report_part(viewer_id=viewer_id, reason=reason)
+        with self._lock:
+            now = self._log.now()
+            record = ViewerReport(
+                room_id=room_id, anchor_id=anchor_id, session_id=session_id, stream_time=stream_time,
+                placed=placed, reported_at=reported_at, category=category, content=content, recorded_at=now,
+                retain_until=self.retention.retain_until(now, None),
+            )
+            (line,) = self._log.append(record)
+        return evidence_id_of(line)
+
+    def record_inspection_claim(
+        self, evidence_id: str, *, session_id: str | None, product: str | None, room_category: str | None
+    ) -> dict[str, Any]:
+        """Put the purity/gem alert record ``evidence_id`` on the open inspection ticket of ``product``
+        in room session ``session_id``, opening a ticket when there is none; returns the claim leaf
+        (its ``ticket_id`` names the ticket). Raises ArchiveError for an unknown, purged or
+        other-category record, ArchiveWriteError when not stored.
+        """
+        with self._lock:
+            record = self.reader.require(evidence_id)
+            ticket_id = self._log.index.open_ticket(session_id, product) or uuid.uuid4().hex
+            claim = InspectionClaim.on(
+                record, ticket_id=ticket_id, session_id=session_id, product=product, room_category=room_category,
+                at=self._log.now(),
+            )
+            self._log.append(claim)
+        return claim.to_leaf()
+
+    def record_inspection_outcome(
+        self, ticket_id: str, *, outcome: str, by: str, certificate: str | None = None, note: str | None = None
+    ) -> dict[str, Any]:
+        """Durably append an inspector's outcome (``consistent``/``inconsistent``) on a ticket; the
+        leaf with its ``outcome_id``. A later outcome supersedes an earlier one (both stay in the log).
+        Raises ArchiveError for an unknown ticket or an invalid outcome, ArchiveWriteError when not stored.
+        """
+        with self._lock:
+            ticket = self.reader.ticket(ticket_id)
+            if ticket is None:
+                raise ArchiveError(f"no inspection ticket with id {ticket_id!r} in {self.layout.root}")
+            entry = InspectionOutcome(
+                ticket_id=ticket_id, room_id=ticket["room_id"], anchor_id=ticket["anchor_id"],
+                product=ticket["product"], outcome=outcome, certificate=(certificate or "").strip() or None,
+                note=(note or "").strip() or None, by=by.strip(), at=self._log.now(),
+            )
+            (line,) = self._log.append(entry)
+        return {**entry.to_leaf(), "outcome_id": evidence_id_of(line)}
+
     def hold(self, evidence_id: str, *, reason: str | None = None, release: bool = False) -> None:
         """Place (or with ``release`` lift) a legal hold; a held record is never purged."""
         self.retention.hold(evidence_id, reason=reason, release=release)
@@ -240,6 +319,18 @@ class EvidenceArchive:
     def labeled_decisions(self) -> list[dict[str, Any]]:
         """Confirmed and dismissed alerts as labeled examples (monitor.archive.decisions)."""
         return self.reader.labeled_decisions()
+
+    def reports(self, **filters: Any) -> list[dict[str, Any]]:
+        """Viewer reports, newest first, by ``room_id``, ``session_id``, ``sessionless`` and ``limit``."""
+        return self.reader.reports(**filters)
+
+    def tickets(self, *, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Inspection tickets, newest first (``status``: ``open``, ``closed`` or None for both)."""
+        return self.reader.tickets(status=status, limit=limit)
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """One inspection ticket with its claims and outcomes, or None."""
+        return self.reader.ticket(ticket_id)
 
     def proof_status(self, evidence_id: str) -> dict[str, Any]:
         """Whether a record is committed: its leaf index, record hash and inclusion in the signed tree.

@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--room")
     listing.add_argument("--anchor")
     listing.add_argument("--category")
-    listing.add_argument("--kind", choices=["alert", "session"])
+    listing.add_argument("--kind", choices=["alert", "session", "report"])
     listing.add_argument("--since", help="ISO-8601, inclusive")
     listing.add_argument("--until", help="ISO-8601, exclusive")
     listing.add_argument("--limit", type=int, default=1000)
@@ -113,7 +113,9 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     summary = (
         f"{report.records} records ({report.alerts} alerts, {report.sessions} sessions, "
-        f"{report.decisions} decisions, {report.purged} purged, {report.held} held), "
+        f"{report.decisions} decisions, {report.reports} viewer reports, "
+        f"{report.inspection_claims} inspection claims, {report.inspection_outcomes} inspection outcomes, "
+        f"{report.purged} purged, {report.held} held), "
         f"{report.checkpoints} checkpoints, "
         + (f"{report.witnessed} witnessed checkpoint(s) extended, " if args.witness else "")
         + f"{report.files_checked} files / {report.bytes_hashed / 1e6:.1f} MB hashed in {report.seconds:.2f} s"

@@ -57,6 +57,7 @@ CREATE INDEX IF NOT EXISTS evidence_room ON evidence (room_id, event_time);
 CREATE INDEX IF NOT EXISTS evidence_anchor ON evidence (anchor_id, event_time);
 CREATE INDEX IF NOT EXISTS evidence_category ON evidence (category, event_time);
 CREATE INDEX IF NOT EXISTS evidence_time ON evidence (event_time);
+CREATE INDEX IF NOT EXISTS evidence_alert ON evidence (alert_id);
 CREATE INDEX IF NOT EXISTS evidence_retention ON evidence (purged_at, retain_until);
 CREATE INDEX IF NOT EXISTS parts_sha ON parts (sha256);
 CREATE TABLE IF NOT EXISTS decisions (
@@ -69,6 +70,46 @@ CREATE TABLE IF NOT EXISTS decisions (
     leaf TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_evidence ON decisions (evidence_id, seq);
+CREATE TABLE IF NOT EXISTS reports (
+    evidence_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    room_id TEXT NOT NULL,
+    anchor_id TEXT,
+    session_id TEXT,
+    stream_time REAL,
+    placed TEXT NOT NULL,
+    category TEXT,
+    reported_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_room ON reports (room_id, seq);
+CREATE INDEX IF NOT EXISTS reports_session ON reports (session_id, stream_time);
+CREATE TABLE IF NOT EXISTS inspections (
+    ticket_id TEXT PRIMARY KEY,
+    opened_seq INTEGER NOT NULL,
+    room_id TEXT,
+    anchor_id TEXT,
+    session_id TEXT,
+    product TEXT,
+    room_category TEXT,
+    opened_at TEXT NOT NULL,
+    outcome TEXT,
+    outcome_at TEXT
+);
+CREATE INDEX IF NOT EXISTS inspections_open ON inspections (session_id, product, outcome);
+CREATE TABLE IF NOT EXISTS inspection_claims (
+    seq INTEGER PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    evidence_id TEXT NOT NULL,
+    leaf TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inspection_claims_ticket ON inspection_claims (ticket_id, seq);
+CREATE TABLE IF NOT EXISTS inspection_outcomes (
+    seq INTEGER PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    leaf TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inspection_outcomes_ticket ON inspection_outcomes (ticket_id, seq);
 """
 
 
@@ -185,8 +226,8 @@ class EvidenceIndex:
     def _apply(self, seq: int, leaf: dict[str, Any], evidence_id: str | None) -> None:
         kind = leaf["kind"]
         db = self._db
-        if kind in ("alert", "session"):
-            event_text = leaf.get("emitted_at") if kind == "alert" else leaf.get("started_at")
+        if kind in ("alert", "session", "report"):
+            event_text = leaf.get({"alert": "emitted_at", "session": "started_at", "report": "reported_at"}[kind])
             event_time = iso_utc(parse_iso(event_text)) if event_text else None
             db.execute(
                 "INSERT OR REPLACE INTO evidence (seq, evidence_id, kind, room_id, anchor_id, category, "
@@ -210,6 +251,14 @@ class EvidenceIndex:
                     "WHERE evidence_id = ?",
                     (evidence_id, leaf["retain_until"], covered),
                 )
+            if kind == "report":
+                db.execute(
+                    "INSERT OR REPLACE INTO reports (evidence_id, seq, room_id, anchor_id, session_id, stream_time, "
+                    "placed, category, reported_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (evidence_id, seq, leaf["room_id"], leaf.get("anchor_id"), leaf.get("session_id"),
+                     leaf.get("stream_time"), leaf["placed"], leaf.get("category"), leaf["reported_at"],
+                     leaf["recorded_at"]),
+                )
         elif kind in ("hold", "release"):
             db.execute(
                 "UPDATE evidence SET held = ? WHERE evidence_id = ?",
@@ -221,6 +270,26 @@ class EvidenceIndex:
                 "leaf) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (seq, leaf["evidence_id"], leaf["decision"], leaf.get("reason"), leaf["by"], leaf["at"],
                  json.dumps(leaf, ensure_ascii=False)),
+            )
+        elif kind == "inspection_claim":
+            db.execute(
+                "INSERT OR IGNORE INTO inspections (ticket_id, opened_seq, room_id, anchor_id, session_id, product, "
+                "room_category, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (leaf["ticket_id"], seq, leaf.get("room_id"), leaf.get("anchor_id"), leaf.get("session_id"),
+                 leaf.get("product"), leaf.get("room_category"), leaf["at"]),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO inspection_claims (seq, ticket_id, evidence_id, leaf) VALUES (?, ?, ?, ?)",
+                (seq, leaf["ticket_id"], leaf["evidence_id"], json.dumps(leaf, ensure_ascii=False)),
+            )
+        elif kind == "inspection_outcome":
+            db.execute(
+                "INSERT OR REPLACE INTO inspection_outcomes (seq, ticket_id, leaf) VALUES (?, ?, ?)",
+                (seq, leaf["ticket_id"], json.dumps(leaf, ensure_ascii=False)),
+            )
+            db.execute(
+                "UPDATE inspections SET outcome = ?, outcome_at = ? WHERE ticket_id = ?",
+                (leaf["outcome"], leaf["at"], leaf["ticket_id"]),
             )
         elif kind == "purge":
             db.executemany(
@@ -234,7 +303,9 @@ class EvidenceIndex:
         """Forget every row (before a rebuild from the log)."""
         try:
             self._db.executescript(
-                "BEGIN; DELETE FROM evidence; DELETE FROM parts; DELETE FROM decisions; DELETE FROM meta; COMMIT;"
+                "BEGIN; DELETE FROM evidence; DELETE FROM parts; DELETE FROM decisions; DELETE FROM reports; "
+                "DELETE FROM inspections; DELETE FROM inspection_claims; DELETE FROM inspection_outcomes; "
+                "DELETE FROM meta; COMMIT;"
             )
         except sqlite3.Error as exc:
             raise ArchiveWriteError(f"cannot reset the archive index {self.path}: {exc}") from exc
@@ -243,6 +314,15 @@ class EvidenceIndex:
         """The record with this evidence id, or None."""
         rows = self._query(f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE evidence_id = ?", (evidence_id,))
         return _summary(rows[0]) if rows else None
+
+    def evidence_of(self, *, kind: str, alert_id: str | None = None, session_id: str | None = None) -> str | None:
+        """The evidence id of the ``kind`` record of this alert or session, if archived (the
+        cluster's archiver uses it to make a replayed write a no-op)."""
+        column, value = ("alert_id", alert_id) if alert_id is not None else ("session_id", session_id)
+        rows = self._query(
+            f"SELECT evidence_id FROM evidence WHERE kind = ? AND {column} = ? LIMIT 1", (kind, value)
+        )
+        return str(rows[0][0]) if rows else None
 
     def parts(self, evidence_id: str) -> dict[str, dict[str, Any]]:
         """The stored parts of a record: role -> {sha256, size, type}."""
@@ -340,10 +420,13 @@ class EvidenceIndex:
 
     def anchor_record(self, *, bucket: str = "day", since: str | None = None) -> list[dict[str, Any]]:
         """Per anchor and time bucket (``day`` or ``hour`` of the alert's UTC ``emitted_at``):
-        alerts, and the decisions in force (confirmed, dismissed, sent to inspection).
+        alerts, and the decisions in force (confirmed, dismissed, sent to inspection); viewer
+        reports (by ``reported_at``); inspection tickets (by when they opened) and their outcome
+        in force (``inspections_consistent``, ``inspections_inconsistent``; else still open).
 
-        Rows ``{"anchor_id", "bucket", "alerts", "confirmed", "dismissed", "inspected"}``,
-        ordered by anchor then bucket; alerts without an anchor are grouped under ``None``.
+        Rows ``{"anchor_id", "bucket", "alerts", "confirmed", "dismissed", "inspected", "reports",
+        "inspections", "inspections_consistent", "inspections_inconsistent"}``, ordered by anchor
+        then bucket; records without an anchor are grouped under ``None``.
         """
         width = {"day": 10, "hour": 13}.get(bucket)
         if width is None:
@@ -358,11 +441,135 @@ class EvidenceIndex:
             "GROUP BY e.anchor_id, b ORDER BY e.anchor_id, b",
             (since,) if since else (),
         )
-        return [
-            {"anchor_id": anchor, "bucket": b, "alerts": n, "confirmed": c or 0, "dismissed": d or 0,
-             "inspected": i or 0}
-            for anchor, b, n, c, d, i in rows
+        found: dict[tuple[str | None, str], dict[str, Any]] = {}
+
+        def row(anchor: str | None, b: str) -> dict[str, Any]:
+            return found.setdefault((anchor, b), {
+                "anchor_id": anchor, "bucket": b, "alerts": 0, "confirmed": 0, "dismissed": 0, "inspected": 0,
+                "reports": 0, "inspections": 0, "inspections_consistent": 0, "inspections_inconsistent": 0,
+            })
+
+        for anchor, b, n, c, d, i in rows:
+            row(anchor, b).update(alerts=n, confirmed=c or 0, dismissed=d or 0, inspected=i or 0)
+        reports = self._query(
+            f"SELECT e.anchor_id, substr(e.event_time, 1, {width}) AS b, count(*) FROM evidence e "
+            f"WHERE e.kind = 'report' {where} GROUP BY e.anchor_id, b",
+            (since,) if since else (),
+        )
+        for anchor, b, n in reports:
+            row(anchor, b)["reports"] = n
+        opened_since = "WHERE opened_at >= ?" if since else ""
+        tickets = self._query(
+            f"SELECT anchor_id, substr(opened_at, 1, {width}) AS b, count(*), sum(outcome = 'consistent'), "
+            f"sum(outcome = 'inconsistent') FROM inspections {opened_since} GROUP BY anchor_id, b",
+            (since,) if since else (),
+        )
+        for anchor, b, n, consistent, inconsistent in tickets:
+            row(anchor, b).update(inspections=n, inspections_consistent=consistent or 0,
+                                  inspections_inconsistent=inconsistent or 0)
+        return sorted(found.values(), key=lambda r: (r["anchor_id"] is not None, r["anchor_id"] or "", r["bucket"]))
+
+    # -- viewer reports ----------------------------------------------------------------------------
+    def reports(
+        self, *, room_id: str | None = None, session_id: str | None = None, sessionless: bool = False,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Viewer reports, newest first: ``{"report_id", "room_id", "anchor_id", "session_id",
+        "stream_time", "placed", "category", "reported_at", "recorded_at", "purged_at"}``.
+
+        ``sessionless`` keeps only reports not placed in any session (``session_id`` null)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if room_id is not None:
+            clauses.append("r.room_id = ?")
+            params.append(room_id)
+        if session_id is not None:
+            clauses.append("r.session_id = ?")
+            params.append(session_id)
+        if sessionless:
+            clauses.append("r.session_id IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            "SELECT r.evidence_id, r.room_id, r.anchor_id, r.session_id, r.stream_time, r.placed, r.category, "
+            "r.reported_at, r.recorded_at, e.purged_at FROM reports r JOIN evidence e ON e.evidence_id = "
+            f"r.evidence_id {where} ORDER BY r.seq DESC LIMIT ?",
+            (*params, limit),
+        )
+        keys = ("report_id", "room_id", "anchor_id", "session_id", "stream_time", "placed", "category",
+                "reported_at", "recorded_at", "purged_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def latest_sessions(self, room_id: str, limit: int) -> list[EvidenceSummary]:
+        """The room's last ``limit`` session records, oldest first."""
+        rows = self._query(
+            f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE kind = 'session' AND room_id = ? "
+            "ORDER BY event_time DESC, seq DESC LIMIT ?",
+            (room_id, limit),
+        )
+        return [_summary(row) for row in reversed(rows)]
+
+    def session_record(self, session_id: str) -> EvidenceSummary | None:
+        """The session record of ``session_id`` (a room session's id), or None."""
+        rows = self._query(
+            f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE kind = 'session' AND session_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (session_id,),
+        )
+        return _summary(rows[0]) if rows else None
+
+    def session_alerts(self, session_record_id: str) -> list[EvidenceSummary]:
+        """The alert records a session record covers (those of its session), oldest first."""
+        rows = self._query(
+            f"SELECT {_SUMMARY_COLUMNS} FROM evidence WHERE kind = 'alert' AND covered_by = ? ORDER BY seq",
+            (session_record_id,),
+        )
+        return [_summary(row) for row in rows]
+
+    # -- inspection tickets --------------------------------------------------------------------
+    def open_ticket(self, session_id: str | None, product: str | None) -> str | None:
+        """The open ticket (no outcome yet) of ``product`` in room session ``session_id``, or None."""
+        rows = self._query(
+            "SELECT ticket_id FROM inspections WHERE session_id IS ? AND product IS ? AND outcome IS NULL "
+            "ORDER BY opened_seq DESC LIMIT 1",
+            (session_id, product),
+        )
+        return rows[0][0] if rows else None
+
+    def tickets(self, *, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Inspection tickets, newest first, with their claim count: ``status`` ``open`` (no outcome)
+        or ``closed`` (an outcome recorded), ``None`` for both."""
+        where = {"open": "WHERE i.outcome IS NULL", "closed": "WHERE i.outcome IS NOT NULL", None: ""}.get(status)
+        if where is None:
+            raise ArchiveError(f"status {status!r} is not 'open' or 'closed'")
+        rows = self._query(
+            "SELECT i.ticket_id, i.room_id, i.anchor_id, i.session_id, i.product, i.room_category, i.opened_at, "
+            "i.outcome, i.outcome_at, (SELECT count(*) FROM inspection_claims c WHERE c.ticket_id = i.ticket_id) "
+            f"FROM inspections i {where} ORDER BY i.opened_seq DESC LIMIT ?",
+            (limit,),
+        )
+        keys = ("ticket_id", "room_id", "anchor_id", "session_id", "product", "room_category", "opened_at",
+                "outcome", "outcome_at", "claims")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """One ticket with every claim leaf and outcome leaf (oldest first), or None."""
+        rows = self._query(
+            "SELECT ticket_id, room_id, anchor_id, session_id, product, room_category, opened_at, outcome, "
+            "outcome_at FROM inspections WHERE ticket_id = ?",
+            (ticket_id,),
+        )
+        if not rows:
+            return None
+        keys = ("ticket_id", "room_id", "anchor_id", "session_id", "product", "room_category", "opened_at",
+                "outcome", "outcome_at")
+        found = dict(zip(keys, rows[0], strict=True))
+        claims = self._query("SELECT leaf FROM inspection_claims WHERE ticket_id = ? ORDER BY seq", (ticket_id,))
+        outcomes = self._query("SELECT leaf FROM inspection_outcomes WHERE ticket_id = ? ORDER BY seq", (ticket_id,))
+        found["claims"] = [json.loads(leaf) for (leaf,) in claims]
+        found["outcomes"] = [
+            {**json.loads(leaf), "outcome_id": evidence_id_of(canonical_json(json.loads(leaf)))} for (leaf,) in outcomes
         ]
+        return found
 
 
 def _decision(seq: int, stored: str) -> dict[str, Any]:

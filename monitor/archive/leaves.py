@@ -15,6 +15,9 @@ class                  ``kind``            written by
 :class:`LegalHold`      ``hold``/``release`` ``EvidenceArchive.hold``
 :class:`Decision`       ``decision``        ``EvidenceArchive.record_decision``
 :class:`Purge`          ``purge``           ``EvidenceArchive.purge``
+:class:`ViewerReport`   ``report``          ``EvidenceArchive.record_report``
+:class:`InspectionClaim` ``inspection_claim`` ``EvidenceArchive.record_inspection_claim``
+:class:`InspectionOutcome` ``inspection_outcome`` ``EvidenceArchive.record_inspection_outcome``
 =====================  ==================  ============================================
 
 A new kind (say a viewer report) is one frozen dataclass here, subclassing
@@ -39,9 +42,11 @@ from monitor.archive.records import (
     DECISIONS,
     FORMAT_VERSION,
     INSPECTION_CATEGORIES,
+    INSPECTION_OUTCOMES,
     MAX_REASON_CHARS,
     MEDIA_ALERT,
     MEDIA_CLIP,
+    MEDIA_REPORT,
     MEDIA_SESSION_TRANSCRIPT,
     MEDIA_TRANSCRIPT,
     canonical_json,
@@ -343,8 +348,170 @@ class Purge(LogRecord):
         }
 
 
-RECORD_TYPES: tuple[type[LogRecord], ...] = (AlertEvidence, SessionTranscript, LegalHold, Decision, Purge)
+@dataclass(frozen=True)
+class ViewerReport(LogRecord):
+    """A viewer's report of a room, relayed by the platform (``POST /v1/reports``).
+
+    The leaf holds where the report sits (room, anchor, session, ``stream_time`` seconds and
+    how it was ``placed``: ``stream_time`` as reported, ``live`` at the room's stream time on
+    arrival, ``received`` at reception with no stream time) and when; the viewer's id and
+    words are in the stored ``report`` part, so a purge removes them. Its id (``report_id``)
+    is the evidence id: 32 hex digits of SHA-256 over the leaf.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("report",)
+    TIME_FIELD: ClassVar[str] = "recorded_at"
+
+    room_id: str
+    anchor_id: str | None
+    session_id: str | None
+    stream_time: float | None
+    placed: str
+    reported_at: datetime
+    category: str | None
+    content: StoredPart
+    recorded_at: datetime
+    retain_until: datetime
+
+    def to_leaf(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT_VERSION,
+            "kind": "report",
+            "recorded_at": iso_utc(self.recorded_at),
+            "retain_until": iso_utc(self.retain_until),
+            "room_id": self.room_id,
+            "anchor_id": self.anchor_id,
+            "session_id": self.session_id,
+            "stream_time": self.stream_time,
+            "placed": self.placed,
+            "reported_at": iso_utc(self.reported_at),
+            "category": self.category,
+            "parts": _manifests({"report": self.content}),
+        }
+
+    def stored_parts(self) -> list[bytes]:
+        return [self.content.data]
+
+
+def report_part(*, viewer_id: str, reason: str) -> StoredPart:
+    """The stored part of a viewer report: who reported and what they said (canonical JSON)."""
+    return StoredPart(canonical_json({"reason": reason, "viewer_id": viewer_id}), MEDIA_REPORT)
+
+
+@dataclass(frozen=True)
+class InspectionClaim(LogRecord):
+    """One purity or gem claim (an ``info`` alert record) put on an inspection ticket.
+
+    The first claim of a ticket opens it; later claims on the same product in the same
+    session join it while it is open. ``product``/``room_category`` come from the room's
+    ``start.context``; the words spoken stay in the alert's own stored parts.
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("inspection_claim",)
+    TIME_FIELD: ClassVar[str] = "at"
+
+    ticket_id: str
+    evidence_id: str
+    alert_id: str | None
+    room_id: str | None
+    anchor_id: str | None
+    session_id: str | None
+    category: str | None
+    severity: str | None
+    product: str | None
+    room_category: str | None
+    at: datetime
+
+    @classmethod
+    def on(
+        cls, record: EvidenceSummary, *, ticket_id: str, session_id: str | None, product: str | None,
+        room_category: str | None, at: datetime,
+    ) -> InspectionClaim:
+        """The claim of alert ``record`` on ticket ``ticket_id``; ArchiveError unless it is an
+        alert record of a purity/gem category, not purged."""
+        where = f"inspection claim of evidence {record.evidence_id}"
+        if record.kind != "alert":
+            raise ArchiveError(f"{where}: it is a {record.kind} record; only alerts are inspected")
+        if record.purged_at is not None:
+            raise ArchiveError(f"{where}: its content was purged at {record.purged_at}")
+        if record.category not in INSPECTION_CATEGORIES:
+            raise ArchiveError(f"{where}: inspection is for {list(INSPECTION_CATEGORIES)}, not {record.category!r}")
+        return cls(
+            ticket_id=ticket_id, evidence_id=record.evidence_id, alert_id=record.alert_id, room_id=record.room_id,
+            anchor_id=record.anchor_id, session_id=session_id, category=record.category, severity=record.severity,
+            product=product, room_category=room_category, at=at,
+        )
+
+    def to_leaf(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT_VERSION,
+            "kind": "inspection_claim",
+            "ticket_id": self.ticket_id,
+            "evidence_id": self.evidence_id,
+            "alert_id": self.alert_id,
+            "room_id": self.room_id,
+            "anchor_id": self.anchor_id,
+            "session_id": self.session_id,
+            "category": self.category,
+            "severity": self.severity,
+            "product": self.product,
+            "room_category": self.room_category,
+            "at": iso_utc(self.at),
+        }
+
+
+@dataclass(frozen=True)
+class InspectionOutcome(LogRecord):
+    """An inspector's outcome on a ticket: the goods are ``consistent`` with what was claimed or
+    ``inconsistent``; ``certificate`` (its number) and ``note`` optional. The latest is in force."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ("inspection_outcome",)
+    TIME_FIELD: ClassVar[str] = "at"
+
+    ticket_id: str
+    room_id: str | None
+    anchor_id: str | None
+    product: str | None
+    outcome: str
+    certificate: str | None
+    note: str | None
+    by: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        where = f"inspection outcome on ticket {self.ticket_id}"
+        if self.outcome not in INSPECTION_OUTCOMES:
+            raise ArchiveError(f"{where}: outcome {self.outcome!r} is not one of {list(INSPECTION_OUTCOMES)}")
+        for name, text in (("certificate", self.certificate), ("note", self.note)):
+            if text is not None and len(text) > MAX_REASON_CHARS:
+                raise ArchiveError(f"{where}: {name} is {len(text)} characters, more than {MAX_REASON_CHARS}")
+        if not self.by.strip():
+            raise ArchiveError(f"{where}: the inspector is not named")
+
+    def to_leaf(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT_VERSION,
+            "kind": "inspection_outcome",
+            "ticket_id": self.ticket_id,
+            "room_id": self.room_id,
+            "anchor_id": self.anchor_id,
+            "product": self.product,
+            "outcome": self.outcome,
+            "certificate": self.certificate,
+            "note": self.note,
+            "by": self.by,
+            "at": iso_utc(self.at),
+        }
+
+
+RECORD_TYPES: tuple[type[LogRecord], ...] = (
+    AlertEvidence, SessionTranscript, LegalHold, Decision, Purge, ViewerReport, InspectionClaim, InspectionOutcome,
+)
 """Every record class the archive writes."""
+
+EVIDENCE_KINDS = ("alert", "session", "report")
+"""Kinds whose leaf hash names the record (its evidence id): they can be looked up, held and purged."""
+
 
 TIME_FIELDS: dict[str, str] = {kind: cls.TIME_FIELD for cls in RECORD_TYPES for kind in cls.KINDS}
 """Leaf kind -> the field saying when it was written (never earlier than the leaf before)."""

@@ -74,6 +74,36 @@ class ArchiveReader:
         with self._log.lock:
             return list(labeled_decisions(self._log.index, self._log.layout.blob_dir))
 
+    def reports(self, **filters: Any) -> list[dict[str, Any]]:
+        """Viewer reports, newest first (see :meth:`EvidenceIndex.reports`)."""
+        with self._log.lock:
+            return self._log.index.reports(**filters)
+
+    def tickets(self, *, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Inspection tickets, newest first (see :meth:`EvidenceIndex.tickets`)."""
+        with self._log.lock:
+            return self._log.index.tickets(status=status, limit=limit)
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """One inspection ticket with its claims and outcomes, or None."""
+        with self._log.lock:
+            return self._log.index.ticket(ticket_id)
+
+    def latest_sessions(self, room_id: str, limit: int) -> list[EvidenceSummary]:
+        """The room's last ``limit`` session records, oldest first."""
+        with self._log.lock:
+            return self._log.index.latest_sessions(room_id, limit)
+
+    def session_record(self, session_id: str) -> EvidenceSummary | None:
+        """The archived record of room session ``session_id``, or None (still live, or never archived)."""
+        with self._log.lock:
+            return self._log.index.session_record(session_id)
+
+    def session_alerts(self, session_record_id: str) -> list[EvidenceSummary]:
+        """The alert records of the session whose record is ``session_record_id``, oldest first."""
+        with self._log.lock:
+            return self._log.index.session_alerts(session_record_id)
+
     def proof_status(self, evidence_id: str) -> dict[str, Any]:
         """Whether a record is committed: its leaf index, record hash and inclusion in the signed tree.
 

@@ -33,6 +33,7 @@ MEDIA_ALERT = "application/json"
 MEDIA_TRANSCRIPT = "text/plain; charset=utf-8"
 MEDIA_SESSION_TRANSCRIPT = "application/json"
 MEDIA_CLIP = "audio/flac"
+MEDIA_REPORT = "application/json"
 
 EXPORT_NAMES = {"alert": "alert.json", "transcript": "transcript.txt", "clip": "clip.flac"}
 SESSION_EXPORT_NAMES = {"transcript": "transcript.json"}
@@ -134,3 +135,6 @@ INSPECTION_CATEGORIES = ("precious_metal_claim", "gem_authenticity_claim")
 """Categories whose claims can be settled by inspecting the goods (purity and gem claims)."""
 
 MAX_REASON_CHARS = 1000
+
+INSPECTION_OUTCOMES = ("consistent", "inconsistent")
+"""An inspector's finding: the goods match what was claimed (purity, naturalness, grade) or not."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from monitor.archive.index import EvidenceIndex, leaf_json
 from monitor.archive.layout import ArchiveLayout
+from monitor.archive.leaves import EVIDENCE_KINDS
 from monitor.archive.log import AppendLog, iter_records, read_last_lines
 from monitor.archive.merkle import CompactRange, leaf_hash
 from monitor.archive.records import evidence_id_of
@@ -217,7 +218,7 @@ def replay_index(index: EvidenceIndex, start: int, end: int, leaves: LeafReader)
     first = start
     for seq, line in leaves(start, end):
         leaf = leaf_json(line, f"record #{seq}")
-        batch.append((leaf, evidence_id_of(line) if leaf["kind"] in ("alert", "session") else None))
+        batch.append((leaf, evidence_id_of(line) if leaf["kind"] in EVIDENCE_KINDS else None))
         if len(batch) >= INDEX_BATCH:
             index.apply_many(first, batch)
             first, batch = seq + 1, []

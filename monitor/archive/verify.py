@@ -11,7 +11,9 @@ or a copy the caller keeps elsewhere) and checks, in one pass:
    (altered, deleted, reordered or added records, or a truncated log);
 3. every leaf: well-formed, and hold/release/purge/decision entries refer to
    earlier records; a decision only on an alert record not purged, naming who and
-   when; the policy: a purge only of records past retention and not on hold, and
+   when; an inspection claim only of an earlier purity/gem alert record, an
+   inspection outcome only on an earlier ticket, with a known outcome, who and when;
+   the policy: a purge only of records past retention and not on hold, and
    not dated after the checkpoint that first covers it; ``retain_until`` at least
    ``recorded_at`` + 3 years; leaf times (``recorded_at``/``at``) never going back;
 4. every stored part of every record not purged: present and hashing to its name;
@@ -41,7 +43,15 @@ from monitor.archive.layout import ArchiveLayout, shared_commit_lock, writer_act
 from monitor.archive.leaves import TIME_FIELDS
 from monitor.archive.log import iter_records, read_lines
 from monitor.archive.merkle import CompactRange, leaf_hash
-from monitor.archive.records import DECISIONS, evidence_id_of, iso_utc, min_retain_until, parse_iso
+from monitor.archive.records import (
+    DECISIONS,
+    INSPECTION_CATEGORIES,
+    INSPECTION_OUTCOMES,
+    evidence_id_of,
+    iso_utc,
+    min_retain_until,
+    parse_iso,
+)
 from monitor.archive.signing import Checkpoint, load_public_key
 from monitor.archive.witness import ConsistencyCollector, Witnessed, check_consistency, load_witnessed
 from monitor.errors import ArchiveError, ArchiveIntegrityError
@@ -72,6 +82,9 @@ class VerifyReport:
     purged: int = 0
     held: int = 0
     decisions: int = 0
+    reports: int = 0
+    inspection_claims: int = 0
+    inspection_outcomes: int = 0
     checkpoints: int = 0
     witnessed: int = 0
     files_checked: int = 0
@@ -98,6 +111,9 @@ class VerifyReport:
             "purged": self.purged,
             "held": self.held,
             "decisions": self.decisions,
+            "reports": self.reports,
+            "inspection_claims": self.inspection_claims,
+            "inspection_outcomes": self.inspection_outcomes,
             "checkpoints": self.checkpoints,
             "witnessed": self.witnessed,
             "files_checked": self.files_checked,
@@ -225,6 +241,7 @@ class _Chain:
 
     records: dict[str, _RecordState] = field(default_factory=dict)
     referenced: dict[str, int] = field(default_factory=dict)
+    tickets: set[str] = field(default_factory=set)  # inspection tickets opened so far
     last_time: tuple[int, str] | None = None  # (seq, time) of the latest leaf time seen
 
 
@@ -302,7 +319,7 @@ def _check_policy(seq: int, leaf: dict[str, Any], chain: _Chain, report: VerifyR
             ))
         else:
             chain.last_time = (seq, written)
-    if kind in ("alert", "session"):
+    if kind in ("alert", "session", "report"):
         floor = iso_utc(min_retain_until(parse_iso(leaf["recorded_at"])))
         if leaf["retain_until"] < floor:
             report.problems.append(_violation(
@@ -326,12 +343,16 @@ def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport, cove
         return
     try:
         _check_policy(seq, leaf, chain, report, covering)
-        if kind in ("alert", "session"):
+        if kind in ("alert", "session", "report"):
             eid = evidence_id_of(line)
             parts = leaf["parts"]
             records[eid] = _RecordState(seq, kind, leaf["retain_until"], parts)
             if kind == "alert":
                 report.alerts += 1
+            elif kind == "report":
+                report.reports += 1
+                if "report" not in parts or not leaf["room_id"] or not leaf["recorded_at"]:
+                    report.problems.append(Problem(seq, "report does not say which room, when, or what was said"))
             else:
                 report.sessions += 1
                 for covered in leaf.get("covers", []):
@@ -362,6 +383,36 @@ def _check_leaf(seq: int, line: bytes, chain: _Chain, report: VerifyReport, cove
                 report.problems.append(Problem(seq, "decision does not say who made it and when"))
             else:
                 report.decisions += 1
+        elif kind == "inspection_claim":
+            target = records.get(leaf["evidence_id"])
+            if target is None:
+                report.problems.append(Problem(seq, f"inspection claim of unknown evidence {leaf['evidence_id']}"))
+            elif target.kind != "alert":
+                report.problems.append(
+                    Problem(seq, f"inspection claim of {target.kind} record {leaf['evidence_id']}")
+                )
+            elif target.purged_at:
+                report.problems.append(
+                    Problem(seq, f"inspection claim of evidence {leaf['evidence_id']} after its purge")
+                )
+            elif leaf["category"] not in INSPECTION_CATEGORIES:
+                report.problems.append(Problem(seq, f"inspection claim of a {leaf['category']!r} alert"))
+            elif not leaf["ticket_id"] or not leaf["at"]:
+                report.problems.append(Problem(seq, "inspection claim does not name its ticket and time"))
+            else:
+                chain.tickets.add(leaf["ticket_id"])
+                report.inspection_claims += 1
+        elif kind == "inspection_outcome":
+            if leaf["ticket_id"] not in chain.tickets:
+                report.problems.append(Problem(seq, f"inspection outcome on unknown ticket {leaf['ticket_id']}"))
+            elif leaf["outcome"] not in INSPECTION_OUTCOMES:
+                report.problems.append(
+                    Problem(seq, f"inspection outcome {leaf['outcome']!r} is not one of {list(INSPECTION_OUTCOMES)}")
+                )
+            elif not leaf["by"] or not leaf["at"]:
+                report.problems.append(Problem(seq, "inspection outcome does not say who found it and when"))
+            else:
+                report.inspection_outcomes += 1
         elif kind == "purge":
             for eid in leaf["evidence_ids"]:
                 target = records.get(eid)

@@ -264,7 +264,8 @@ def test_each_record_class_builds_its_golden_leaf() -> None:
     purge = Purge.from_leaf(json.loads(golden["purge"]))
     assert purge.line() == golden["purge"]
     assert TIME_FIELDS == {"alert": "recorded_at", "session": "recorded_at", "purge": "recorded_at",
-                           "hold": "at", "release": "at", "decision": "at"}
+                           "hold": "at", "release": "at", "decision": "at", "report": "recorded_at",
+                           "inspection_claim": "at", "inspection_outcome": "at"}
 
 
 def test_a_decision_is_refused_with_a_message_naming_what_is_wrong(tmp_path: Path) -> None:
