@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from monitor.alerts import Alert
+from monitor.alerts import Alert, Effect, explanation
 from monitor.archive import verify_archive
 from monitor.server.client import stream_room
+from tests.archive.conftest import make_clip
 from tests.server.conftest import RunningServer, pcm, silence
 
 pytestmark = pytest.mark.slow
@@ -30,15 +33,17 @@ pytestmark = pytest.mark.slow
 WAIT_MS = 90_000
 
 
-def open_console(browser: Any, server: RunningServer, token: str) -> tuple[Any, Any]:
+def open_console(
+    browser: Any, server: RunningServer, token: str, viewport: tuple[int, int] = (1440, 900)
+) -> tuple[Any, Any]:
     """A new cookie jar and page, signed in with ``token`` and connected (status 'live')."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     page.goto(server.http + "/console")
     page.fill("#token", token)
     page.click("#sign-in-button")
     page.wait_for_selector("#sign-in", state="hidden")
-    page.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('conn').dataset.state === 'live'", timeout=WAIT_MS)
     return context, page
 
 
@@ -116,7 +121,7 @@ def test_console_end_to_end(
     bob_context, bob = open_console(browser, server, "tok-bob")
     held = HeldRoom(server, "room-9", "anchor-9")
     try:
-        alice.wait_for_selector('#rooms .chip[data-room-id="room-9"]', timeout=WAIT_MS)
+        alice.wait_for_selector('#room-list .room.live-on[data-room-id="room-9"]', timeout=WAIT_MS)
 
         audio = np.concatenate([
             silence(0.5), claim_audio["absolute_claim"], silence(1.0), claim_audio["medical_claim"],
@@ -127,53 +132,67 @@ def test_console_end_to_end(
         by_category = {a["category"]: a for a in alerts}
         assert {"absolute_claim", "medical_claim"} <= set(by_category)
 
-        # the alerts appear, newest first, the matched phrase highlighted
+        # the alerts appear, one card per utterance, newest first, the matched phrase highlighted,
+        # category titles in Chinese (the lexicons' titles)
         alice.wait_for_function(f"() => Number(document.getElementById('alert-count').dataset.count) >= {len(alerts)}",
                                 timeout=WAIT_MS)
         newest = max(alerts, key=lambda a: a["alert_id"])
-        assert alice.get_attribute("#alert-list .row >> nth=0", "data-alert-id") is not None
         first_ids = alice.eval_on_selector_all(
-            "#alert-list .row", "rows => rows.sort((a, b) => a.offsetTop - b.offsetTop).map(r => r.dataset.alertId)"
+            "#alert-list .row", "rows => rows.sort((a, b) => a.offsetTop - b.offsetTop).map(r => r.dataset.alertIds)"
         )
-        assert first_ids[0] == newest["alert_id"]
+        assert newest["alert_id"] in first_ids[0].split()
         absolute = by_category["absolute_claim"]
-        row = f'#alert-list .row[data-alert-id="{absolute["alert_id"]}"]'
+        row = f'#alert-list .row[data-alert-ids~="{absolute["alert_id"]}"]'
         assert alice.text_content(f"{row} mark") == absolute["matched"]
+        assert "绝对化用语" in alice.text_content(f"{row} .row-cats")
+        hit = f'#detail .hit[data-alert-id="{absolute["alert_id"]}"]'
 
-        # evidence: proof status and the clip plays
+        # evidence: proof status, the room's timeline and the clip plays; Alice holds the claim
         alice.click(row)
-        alice.wait_for_selector('#detail .proof[data-covered="true"]', timeout=WAIT_MS)
+        alice.wait_for_selector(f'{hit} .proof[data-covered="true"]', timeout=WAIT_MS)
         assert absolute["reminder"] in alice.text_content("#detail .d-fields")
-        assert alice.text_content("#detail .transcript") == absolute["text"]
-        alice.click("#detail .play-clip")
+        alice.wait_for_selector("#detail .timeline-box[data-source]", timeout=WAIT_MS)
+        alice.wait_for_selector("#claim-line.ok", timeout=WAIT_MS)
+        alice.click("#decision-bar .play-clip")
         alice.wait_for_function(
-            "() => { const a = document.querySelector('#detail .clip-audio');"
+            "() => { const a = document.querySelector('#decision-bar .clip-audio');"
             " return a && a.duration > 0 && (a.currentTime > 0 || a.ended); }", timeout=30_000)
-        duration = alice.eval_on_selector("#detail .clip-audio", "a => a.duration")
+        duration = alice.eval_on_selector("#decision-bar .clip-audio", "a => a.duration")
         assert 1.0 < duration < 30.0
 
+        # Bob opens the same card: Alice's claim holds it, his decision buttons are off; the API says 409
+        bob.click(row)
+        bob.wait_for_selector('#claim-line[data-holder="Mod Alice"]', timeout=WAIT_MS)
+        assert bob.get_attribute("#decision-bar", "data-decidable") == "false"
+        assert bob.is_disabled("#decision-bar .decide-confirm")
+        taken = bob.request.post(server.http + "/v1/claims", data={"evidence_id": absolute["evidence_id"]})
+        assert taken.status == 409 and taken.json()["moderator"] == "Mod Alice"
+
         # Alice confirms; Bob sees it at once. Bob dismisses another with a reason; Alice sees it.
-        alice.click("#detail .decide-confirm")
-        alice.wait_for_selector("#detail .decision-history li.confirm", timeout=WAIT_MS)
-        assert "by Mod Alice" in alice.text_content("#detail .decision-history")
+        alice.click("#decision-bar .decide-confirm")
+        alice.wait_for_selector(f"{hit} .decision-history li.confirm", timeout=WAIT_MS)
+        assert "Mod Alice" in alice.text_content(f"{hit} .decision-history")
         bob.wait_for_selector(f'{row} .badge.dec.confirm', timeout=WAIT_MS)
         medical = by_category["medical_claim"]
-        medical_row = f'#alert-list .row[data-alert-id="{medical["alert_id"]}"]'
+        medical_row = f'#alert-list .row[data-alert-ids~="{medical["alert_id"]}"]'
+        medical_hit = f'#detail .hit[data-alert-id="{medical["alert_id"]}"]'
         bob.click(medical_row)
-        bob.click("#detail .decide-dismiss")  # no reason: refused in the page
-        assert "reason" in bob.text_content("#detail .decision-status")
-        bob.fill("#detail .dismiss-reason", "product is a plain pillow; no therapy claim in context")
-        bob.click("#detail .decide-dismiss")
-        bob.wait_for_selector("#detail .decision-history li.dismiss", timeout=WAIT_MS)
+        bob.wait_for_selector("#claim-line.ok", timeout=WAIT_MS)
+        bob.click("#decision-bar .decide-dismiss")  # no reason: refused in the page, the reasons offered
+        assert "理由" in bob.text_content("#decision-bar .decision-status")
+        assert bob.is_visible("#decision-bar .reason-picker")
+        bob.fill("#decision-bar .dismiss-reason", "product is a plain pillow; no therapy claim in context")
+        bob.click("#decision-bar .decide-dismiss")
+        bob.wait_for_selector(f"{medical_hit} .decision-history li.dismiss", timeout=WAIT_MS)
         alice.wait_for_selector(f'{medical_row} .badge.dec.dismiss', timeout=WAIT_MS)
 
         # a reload keeps the session (cookie) and shows the decisions
         alice.reload()
-        alice.wait_for_function("() => document.getElementById('conn').textContent === 'live'", timeout=WAIT_MS)
+        alice.wait_for_function("() => document.getElementById('conn').dataset.state === 'live'", timeout=WAIT_MS)
         alice.wait_for_selector(f'{row} .badge.dec.confirm', timeout=WAIT_MS)
         alice.click(row)
-        alice.wait_for_selector('#detail .proof[data-covered="true"]', timeout=WAIT_MS)
-        alice.wait_for_selector("#detail .decision-history li.confirm")
+        alice.wait_for_selector(f'{hit} .proof[data-covered="true"]', timeout=WAIT_MS)
+        alice.wait_for_selector(f"{hit} .decision-history li.confirm")
         alice.screenshot(path=str(screenshot_dir / "console-alerts.png"))
         alice.click('.tab[data-view="anchors-view"]')
         alice.wait_for_selector("#anchor-chart svg rect.bar-confirmed", timeout=WAIT_MS)
@@ -219,75 +238,236 @@ def test_console_end_to_end(
     # "Sign out" (a POST from the page) ends Bob's session on the server, not only in the page
     bob.click("#sign-out")
     bob.wait_for_function("() => !document.getElementById('sign-in').hidden", timeout=WAIT_MS)
-    assert "Signed out" in bob.text_content("#sign-in-error")
+    assert "已退出" in bob.text_content("#sign-in-error")
     assert bob.request.get(server.http + "/console/session").status == 401
     alice_context.close()
     bob_context.close()
 
 
-def test_console_with_10000_alerts(console_server: RunningServer, browser: Any, capsys: Any) -> None:
+ROOM_CATEGORIES = ["jewelry", "gold", "jade", "cosmetics", "food", "tea", "health", "collectibles"]
+CATEGORIES = ["absolute_claim", "medical_claim", "cosmetic_efficacy", "precious_metal_claim", "gem_authenticity_claim",
+              "collectible_investment", "official_endorsement", "false_price", "private_transaction", "superstition"]
+SCALE_ROOMS = 1000
+SCALE_ALERTS = 10_000
+KEYBOARD_ROOM = "shop-kbd"
+
+
+def synthetic_alerts(rooms: int, count: int) -> list[dict[str, Any]]:
+    """``count`` alerts over ``rooms`` rooms (a few rooms get many), about one utterance in five
+    with two or three hits (same room, start and end), severities mixed."""
+    rng = random.Random(18)
+    alerts: list[dict[str, Any]] = []
+    clock = 0.0
+    while len(alerts) < count:
+        room = int(rooms * rng.random() ** 2)
+        clock += rng.uniform(3.0, 9.0)
+        hits = min(count - len(alerts), rng.choice([1, 1, 1, 1, 2, 3]))
+        for category in rng.sample(CATEGORIES, hits):
+            alerts.append(Alert(
+                room_id=f"shop-{room:04d}", anchor_id=f"anchor-{room % 700:03d}", category=category,
+                severity=rng.choices(["info", "warning", "violation"], [3, 5, 2])[0], rule_id="ABS-001",
+                matched="全网最低价", source="lexicon", confidence=0.9,
+                text=f"第{len(alerts)}句：今天全网最低价，大家放心拍。",
+                start=round(clock, 2), end=round(clock + 2.5, 2),
+                reminder="请勿使用绝对化用语", regulation="《广告法》第九条第（三）项",
+            ).wire())
+    return alerts
+
+
+@pytest.fixture(scope="module")
+def scale_load(console_server: RunningServer) -> dict[str, Any]:
+    """1,000 live rooms (the server's room list, with room categories) and 10,000 alerts published into
+    the server's hub, then one utterance with two archived hits (a sound-alike 果丽 for 国礼 and 足金)
+    in room shop-kbd for the keyboard decision. Published once; every page gets them by since=0 replay."""
     server = console_server
-    context, page = open_console(browser, server, "tok-alice")
-    already = page.evaluate("window.consoleStats.alerts")
-    categories = ["absolute_claim", "medical_claim", "false_price", "private_transaction", "superstition"]
-    alerts = [
-        Alert(
-            room_id=f"load-room-{i % 20}", anchor_id=f"load-anchor-{i % 7}", category=categories[i % 5],
-            severity=("info", "warning", "violation")[i % 3], rule_id=f"load.{i % 5}", matched="全网最低价",
-            source="lexicon", confidence=0.9, text=f"第{i}句：今天全网最低价，大家放心拍。", start=float(i),
-            end=float(i) + 2.5, reminder="请勿使用绝对化用语", regulation="广告法 art. 9(3)",
-        ).wire()
-        for i in range(10_000)
-    ]
+    real_rooms = server.server.console._rooms
+    fake_rooms = [
+        {"room_id": f"shop-{i:04d}", "anchor_id": f"anchor-{i % 700:03d}", "session_id": f"s{i}",
+         "started_at": "2026-11-23T07:00:00Z", "connected": i % 50 != 7, "stream_time": 3600.0, "alerts": 0,
+         "category": ROOM_CATEGORIES[i % len(ROOM_CATEGORIES)]}
+        for i in range(SCALE_ROOMS)
+    ] + [{"room_id": KEYBOARD_ROOM, "anchor_id": "anchor-kbd", "session_id": "s-kbd",
+          "started_at": "2026-11-23T07:00:00Z", "connected": True, "stream_time": 600.0, "alerts": 2,
+          "category": "jewelry"}]
+    server.server.console._rooms = lambda: real_rooms() + fake_rooms
+    alerts = synthetic_alerts(SCALE_ROOMS, SCALE_ALERTS)
+    text = "这个足金手镯是果丽级别的，送人有面子"
+    evidence = server.server.resources.evidence
+    keyboard = []
+    for category, severity, rule_id, matched, source in [
+        ("official_endorsement", "violation", "OFF-009", "果丽", "pinyin"),
+        ("precious_metal_claim", "warning", "PM-001", "足金", "lexicon"),
+    ]:
+        alert = Alert(
+            room_id=KEYBOARD_ROOM, anchor_id="anchor-kbd", category=category, severity=severity, rule_id=rule_id,
+            matched=matched, source=source, confidence=0.8, text=text, start=312.4, end=315.9,
+            reminder="请勿宣称国礼" if rule_id == "OFF-009" else "提到“足金”请同时出示检测证书",
+            regulation="《广告法》第九条第（二）项" if rule_id == "OFF-009" else "GB 11887-2012",
+            explanation=[explanation("room_category", Effect.RAISED, "珠宝直播间：官方背书宣称升级为违规")]
+            if rule_id == "OFF-009" else [],
+        )
+        alert.evidence_id = evidence.record_alert(alert, clip=make_clip(3.0, 1), clip_start=311.9, transcript=text)
+        assert alert.evidence_id
+        keyboard.append(alert.wire())
 
     async def publish() -> None:
-        for alert in alerts:
+        for alert in alerts + keyboard:
             server.server.hub.publish(alert)
 
     started = time.perf_counter()
     server.call(publish())
-    page.wait_for_function(f"() => window.consoleStats.alerts >= {already + 10_000}", timeout=WAIT_MS)
-    page.wait_for_function(f"() => Number(document.getElementById('alert-count').dataset.count) >= {already + 10_000}")
-    received_s = time.perf_counter() - started
+    return {"alerts": alerts, "keyboard": keyboard, "publish_s": time.perf_counter() - started}
 
+
+def route_exists(server: RunningServer, path_part: str) -> bool:
+    """Whether the server's OpenAPI document lists a path containing ``path_part`` (another engineer's routes)."""
+    with urllib.request.urlopen(server.http + "/openapi.json", timeout=30) as answer:
+        return any(path_part in path for path in json.load(answer)["paths"])
+
+
+@pytest.mark.parametrize("viewport", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
+def test_console_at_platform_scale(
+    console_server: RunningServer, browser: Any, scale_load: dict[str, Any], viewport: tuple[int, int],
+    screenshot_dir: Path, capsys: Any,
+) -> None:
+    server = console_server
+    size = f"{viewport[0]}x{viewport[1]}"
+    started = time.perf_counter()
+    context, page = open_console(browser, server, "tok-alice", viewport)
+    total = SCALE_ALERTS + len(scale_load["keyboard"])
+    page.wait_for_function(f"() => window.consoleStats.alerts >= {total}", timeout=WAIT_MS)
+    page.wait_for_function(f"() => window.consoleStats.rooms >= {SCALE_ROOMS}", timeout=WAIT_MS)
+    loaded_s = time.perf_counter() - started
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+
+    # the overview: rooms by open risk (the first has the most unreviewed violations), only rows in view in the DOM
+    open_violations: dict[str, int] = {}
+    for alert in scale_load["alerts"] + scale_load["keyboard"]:
+        if alert["severity"] == "violation":
+            open_violations[alert["room_id"]] = open_violations.get(alert["room_id"], 0) + 1
+    page.wait_for_selector("#room-list .room")
+    top_room = page.eval_on_selector_all(
+        "#room-list .room", "rows => rows.sort((a, b) => a.offsetTop - b.offsetTop)[0].dataset.roomId")
+    assert open_violations[top_room] == max(open_violations.values())
+    assert page.text_content("#f-category option[value=medical_claim]") == "医疗功效与疾病治疗宣称"
+
+    # filters repaint: change -> the next animation frames, measured in the page
     measured = page.evaluate("""async () => {
         const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
         const stats = window.consoleStats;
-        const select = document.getElementById('f-category');
-        let t0 = performance.now();
-        select.value = 'medical_claim';
-        select.dispatchEvent(new Event('change'));
-        await frame(); await frame();
-        const filterToPaintMs = performance.now() - t0;
-        const filterMs = stats.lastFilterMs, filteredRenderMs = stats.lastRenderMs, shown = stats.visible;
-        const domRowsFiltered = document.querySelectorAll('#alert-list .row').length;
-        select.value = '';
-        select.dispatchEvent(new Event('change'));
-        await frame(); await frame();
-        const list = document.getElementById('alert-list');
-        t0 = performance.now();
+        const figures = [];
+        const change = async (id, value, name) => {
+            const node = document.getElementById(id);
+            const t0 = performance.now();
+            node.value = value;
+            node.dispatchEvent(new Event(node.tagName === 'INPUT' ? 'input' : 'change'));
+            await frame(); await frame();
+            figures.push({name, ms: performance.now() - t0, filterMs: stats.lastFilterMs, renderMs: stats.lastRenderMs,
+                          cards: Number(document.getElementById('alert-count').dataset.cards),
+                          rooms: Number(document.getElementById('room-count').dataset.count),
+                          domRows: document.querySelectorAll('#alert-list .row').length,
+                          domRooms: document.querySelectorAll('#room-list .room').length});
+        };
+        await change('f-category', 'medical_claim', 'category');
+        await change('f-severity', 'violation', 'category+severity');
+        await change('f-room-category', 'jewelry', '+room category');
+        await change('f-anchor', 'anchor-001', '+anchor');
+        await change('f-anchor', '', 'anchor cleared');
+        await change('f-room-category', '', 'room category cleared');
+        await change('f-severity', '', 'severity cleared');
+        await change('f-category', '', 'all');
+        await change('f-search', 'shop-00', 'search shop-00');
+        await change('f-search', '', 'search cleared');
+        const list = document.getElementById('room-list');
+        const t0 = performance.now();
         list.scrollTop = list.scrollHeight / 2;
         list.dispatchEvent(new Event('scroll'));
         await frame(); await frame();
-        return {filterToPaintMs, filterMs, filteredRenderMs, shown, domRowsFiltered,
-                scrollToPaintMs: performance.now() - t0, scrollRenderMs: stats.lastRenderMs,
-                domRows: document.querySelectorAll('#alert-list .row').length, total: stats.visible};
+        return {figures, scrollMs: performance.now() - t0,
+                domRooms: document.querySelectorAll('#room-list .room').length};
     }""")
-    expected_medical = sum(1 for a in alerts if a["category"] == "medical_claim")
-    assert measured["shown"] >= expected_medical  # plus any medical alerts of the first test
-    assert measured["total"] >= already + 10_000
-    assert measured["domRows"] < 100 and measured["domRowsFiltered"] < 100  # the DOM holds only rows in view
-    figures = {
-        "alerts_loaded": measured["total"],
-        "receive_and_render_10000_s": round(received_s, 2),
-        "filter_ms": round(measured["filterMs"], 1),
-        "filter_to_paint_ms": round(measured["filterToPaintMs"], 1),
-        "render_ms": round(measured["filteredRenderMs"], 1),
-        "scroll_to_paint_ms": round(measured["scrollToPaintMs"], 1),
-        "dom_rows": measured["domRows"],
+    figures = measured["figures"]
+    everything = figures[-1]
+    assert everything["rooms"] >= SCALE_ROOMS and everything["cards"] > 7000
+    assert figures[0]["cards"] < everything["cards"]  # the category filter took effect
+    for figure in figures:
+        assert figure["domRows"] < 60 and figure["domRooms"] < 60, figure  # virtualized: rows in view only
+        assert figure["ms"] < 400, figure  # generous on a shared 2-core VM; the figures are printed
+    assert measured["domRooms"] < 60
+    page.screenshot(path=str(screenshot_dir / f"console-overview-{size}.png"))
+
+    # a decision by keyboard alone: / search, Esc, j select, the sound-alike shown as heard -> term,
+    # 2 untick the second hit, c confirm the first, 2 tick it again, d and 1 dismiss it with the first reason
+    sound_alike, metal = scale_load["keyboard"]
+    page.keyboard.press("/")
+    page.keyboard.type(KEYBOARD_ROOM)
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.wait_for_selector(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"]', timeout=WAIT_MS)
+    assert page.locator("#detail .hit").count() == 2  # one card for the utterance, both categories
+    assert page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .heard mark') == "果丽"
+    assert page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .heard .term') == "国礼"
+    assert "room_category" in page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .explain')
+    page.wait_for_selector("#claim-line.ok", timeout=WAIT_MS)
+    for selector in ("#decision-bar .decide-confirm", "#decision-bar .decide-dismiss"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= viewport[1], (selector, box)
+        assert box["x"] + box["width"] <= viewport[0], (selector, box)
+
+    reported = "skipped: POST /v1/reports is not served yet"
+    if route_exists(server, "/v1/reports"):
+        answer = page.request.post(server.http + "/v1/reports", headers={"Authorization": "Bearer tok-gateway"}, data={
+            "room_id": KEYBOARD_ROOM, "viewer_id": f"viewer-{size}", "stream_time": 318.0,
+            "reason": "主播说是国礼，怀疑虚假宣传", "category": "official_endorsement"})
+        assert answer.status == 202, answer.text()
+        report_id = answer.json()["report_id"]
+        page.wait_for_selector(f'#detail .timeline li.report[data-report-id="{report_id}"]', timeout=WAIT_MS)
+        reported = "shown on the timeline"
+    page.screenshot(path=str(screenshot_dir / f"console-detail-{size}.png"))
+
+    undecided = page.evaluate(
+        f"() => !document.querySelector('#detail .hit[data-alert-id=\"{sound_alike['alert_id']}\"] .badge.dec')")
+    if undecided:  # the first viewport decides; the second sees the decisions already made
+        page.keyboard.press("2")
+        page.keyboard.press("c")
+        page.wait_for_selector(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .decision-history li.confirm',
+                               timeout=WAIT_MS)
+        page.keyboard.press("2")
+        page.keyboard.press("d")
+        assert page.is_visible("#decision-bar .reason-picker")
+        page.keyboard.press("1")
+        page.wait_for_selector(f'#detail .hit[data-alert-id="{metal["alert_id"]}"] .decision-history li.dismiss',
+                               timeout=WAIT_MS)
+        for alert, decision in ((sound_alike, "confirm"), (metal, "dismiss")):
+            record = page.request.get(server.http + f"/v1/evidence/{alert['evidence_id']}").json()
+            assert [d["decision"] for d in record["decisions"]] == [decision]
+            assert record["decisions"][0]["by"] == "Mod Alice"
+        assert record["decisions"][0]["reason"] == "否定或澄清语境（如“不能治病”）"
+
+    inspected = "skipped: no inspection route is served yet"
+    if route_exists(server, "inspection"):
+        inspected = "skipped: an inspection route exists but its contract is not in PROTOCOL.md; not exercised"
+
+    # the English switch is remembered
+    page.click("#lang")
+    assert page.text_content("#decision-bar .decide-confirm span") == "Confirm violation"
+    page.reload()
+    page.wait_for_function("() => document.getElementById('conn').dataset.state === 'live'", timeout=WAIT_MS)
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.click("#lang")  # back to Chinese for the next page in this browser profile
+
+    figures_out = {
+        "viewport": size, "rooms": everything["rooms"], "alerts": total, "utterance_cards": everything["cards"],
+        "publish_s": round(scale_load["publish_s"], 2), "page_load_and_replay_s": round(loaded_s, 2),
+        "filter_to_paint_ms": {f["name"]: round(f["ms"], 1) for f in figures},
+        "filter_js_ms_max": round(max(f["filterMs"] for f in figures), 1),
+        "render_ms_max": round(max(f["renderMs"] for f in figures), 1),
+        "room_scroll_to_paint_ms": round(measured["scrollMs"], 1),
+        "dom_rows_max": max(f["domRows"] for f in figures), "dom_rooms_max": max(f["domRooms"] for f in figures),
+        "report": reported, "inspection": inspected,
     }
     with capsys.disabled():
-        print(f"\nconsole with 10,000 alerts: {json.dumps(figures)}")
+        print(f"\nconsole at scale: {json.dumps(figures_out, ensure_ascii=False)}")
     context.close()
 
 
