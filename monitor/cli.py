@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from monitor import scan
 from monitor.archive import commands as archive_commands
 from monitor.client import command as push_command
+from monitor.cluster import commands as cluster_commands
 from monitor.errors import MonitorError
 from monitor.server import commands as server_commands
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     push_command.register(subparsers)
     server_commands.register(subparsers)
     archive_commands.register(subparsers)
+    cluster_commands.register(subparsers)
     _accept_verbose_anywhere(parser)
     return parser
 

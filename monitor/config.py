@@ -12,12 +12,14 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from monitor.errors import ConfigError
+from monitor.taxonomy import Category, Severity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout (or install prefix) holding ``lexicons/``, ``models/`` and ``samples/``."""
@@ -51,7 +53,7 @@ class TokenGrant(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["ingest", "anchor", "moderator", "admin"]
+    role: Literal["ingest", "anchor", "moderator", "admin", "inspector"]
     rooms: list[str] | None = None
     name: str | None = Field(
         default=None, max_length=128, description="Who holds the token (recorded with moderators' decisions)."
@@ -62,6 +64,30 @@ class TokenGrant(BaseModel):
         max_length=128,
         description="For role anchor: the anchor it belongs to (else its name); a start frame cannot change it.",
     )
+
+
+class WebhookTarget(BaseModel):
+    """One ``MONITOR_WEBHOOKS`` entry: where to POST matching alerts, decisions and viewer reports.
+
+    ``rooms``/``categories`` limit what is sent (``None``: everything); ``min_severity`` applies
+    to alerts and decisions. Unknown keys are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048, description="http:// or https:// URL that receives the POSTs.")
+    secret: str = Field(min_length=16, max_length=512, description="HMAC-SHA256 key of X-Monitor-Signature.")
+    rooms: list[str] | None = None
+    categories: list[Category] | None = None
+    min_severity: Severity = Severity.INFO
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url {url!r} is not an http:// or https:// URL with a host")
+        return url
 
 
 class Settings(BaseSettings):
@@ -122,6 +148,21 @@ class Settings(BaseSettings):
     tokens: dict[str, TokenGrant] = Field(
         default_factory=dict, description='Bearer tokens: {"<token>": {"role", "rooms"?, "name"?, "anchor_id"?}}.'
     )
+    # Cluster mode (docs/CLUSTER.md): unset, everything runs in one process
+    broker_url: str | None = Field(
+        default=None,
+        description="nats://HOST:PORT of the NATS JetStream broker: serve runs as a gateway, "
+        "with `monitor worker` and `monitor archiver` processes doing the transcription and the archive.",
+    )
+    gateway_id: str | None = Field(
+        default=None, description="This gateway's name in cluster mode (default: host name and process id)."
+    )
+    cluster_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of /metrics for `monitor worker` and `monitor archiver`."
+    )
+    gateway_threads: int = Field(
+        default=64, ge=1, description="Gateway threads waiting on workers and the archiver, shared by all rooms."
+    )
     # Streaming server (`monitor serve`; docs/SERVER.md explains each; units are in the names)
     server_workers: int = Field(
         default_factory=default_asr_workers,
@@ -167,6 +208,34 @@ class Settings(BaseSettings):
     )
     decisions_per_moderator_per_s: float = Field(
         default=5.0, gt=0, description="Decisions per moderator per second (bursts of 4x); more: rate_limited."
+    )
+    # Webhooks (docs/SERVER.md, "Webhooks")
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list,
+        description='Webhook targets: [{"url", "secret", "rooms"?, "categories"?, "min_severity"?}].',
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for one webhook delivery.")
+    webhook_max_in_flight: int = Field(default=8, ge=1, description="Webhook deliveries under way at once.")
+    webhook_retry_for_s: float = Field(
+        default=86400.0, gt=0, description="How long a failing delivery is retried before it is dead-lettered."
+    )
+    webhook_backoff_max_s: float = Field(
+        default=600.0, gt=0, description="Longest pause between two attempts of one delivery (back-off cap)."
+    )
+    # Pulled rooms (`POST /v1/rooms`: the server reads RTMP, HTTP-FLV, HLS, a media file itself)
+    pull_timeout_s: float = Field(
+        default=10.0, gt=0, description="A pulled source's connect and read timeout (no data this long: a drop)."
+    )
+    pull_retry_initial_s: float = Field(
+        default=1.0, gt=0, description="First wait before reconnecting a dropped source; doubles per failure."
+    )
+    pull_retry_max_s: float = Field(default=30.0, gt=0, description="Longest wait between reconnects.")
+    pull_max_failures: int = Field(
+        default=10, ge=1, description="Failed attempts in a row before a pulled room is reported failed."
+    )
+    # Operations
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines: text, or json (one object a line, with room_id/session_id)."
     )
     # Moderator console (`/console`, docs/CONSOLE.md)
     console_session_ttl_s: float = Field(default=12 * 3600.0, gt=0, description="Sign-in cookie lifetime.")

@@ -255,6 +255,13 @@ def _weights_version(model_dir: Path, compute_type: str, *, embedded: bool) -> s
     return f"{model_dir.name}-ct2-{compute_type}@{digest}"
 
 
+def asr_model_version(settings: Settings) -> str:
+    """The ``model_version`` of the transcriber ``settings`` select, without loading the model
+    (a cluster gateway names the model its workers run)."""
+    model_dir, embedded = resolve_model_dir(settings)
+    return _model_version(model_dir, settings.asr_compute_type, embedded=embedded, window_s=settings.asr_window_s)
+
+
 def resolve_model_dir(settings: Settings) -> tuple[Path, bool]:
     """``(folder, is_embedded_default)`` of the model ``settings`` select."""
     if settings.asr_model is not None:

@@ -97,6 +97,15 @@ class SileroStream:
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
 
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The recurrent state and the last context samples (copies), to resume elsewhere."""
+        return self._h.copy(), self._c.copy(), self._context.copy()
+
+    def set_state(self, h: np.ndarray, c: np.ndarray, context: np.ndarray) -> None:
+        self._h = np.asarray(h, dtype=np.float32).reshape(1, 1, 128).copy()
+        self._c = np.asarray(c, dtype=np.float32).reshape(1, 1, 128).copy()
+        self._context = np.asarray(context, dtype=np.float32).reshape(CONTEXT_SAMPLES).copy()
+
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Speech probability of each row of ``windows`` (shape ``(n, 512)``, float32)."""
         out = []
@@ -137,6 +146,10 @@ class _SampleBuffer:
         e = min(end, self.end) - self.start
         return self._data[b:e].copy() if e > b else np.zeros(0, np.float32)
 
+    def held(self) -> np.ndarray:
+        """A copy of every sample held (from ``start``)."""
+        return self._data[: self._size].copy()
+
     def drop_before(self, index: int) -> None:
         """Forget samples before absolute index ``index``."""
         cut = min(max(index - self.start, 0), self._size)
@@ -144,6 +157,26 @@ class _SampleBuffer:
             self._data[: self._size - cut] = self._data[cut : self._size]
             self._size -= cut
             self.start += cut
+
+
+@dataclass(frozen=True)
+class SegmenterState:
+    """Everything a :class:`StreamingSegmenter` holds, so another process can continue the
+    stream exactly (same windows, same probabilities, same cuts). Sample indices are
+    absolute from the segmenter's first sample; arrays are float32."""
+
+    start_offset_s: float
+    vad_h: np.ndarray
+    vad_c: np.ndarray
+    vad_context: np.ndarray
+    audio_start: int
+    audio: np.ndarray
+    unscored: np.ndarray
+    scored: int
+    speech_start: int | None
+    silence_start: int | None
+    cut_at: int | None
+    resume_at: int | None
 
 
 class StreamingSegmenter:
@@ -229,6 +262,39 @@ class StreamingSegmenter:
     def stream_time_s(self) -> float:
         """Stream seconds of audio fed so far."""
         return self.start_offset_s + self._audio.end / SAMPLE_RATE
+
+    def snapshot(self) -> SegmenterState:
+        """The segmenter's state (copies); :meth:`restore` on another segmenter continues from it."""
+        h, c, context = self._vad.state()
+        return SegmenterState(
+            start_offset_s=self.start_offset_s,
+            vad_h=h,
+            vad_c=c,
+            vad_context=context,
+            audio_start=self._audio.start,
+            audio=self._audio.held(),
+            unscored=self._unscored.copy(),
+            scored=self._scored,
+            speech_start=self._speech_start,
+            silence_start=self._silence_start,
+            cut_at=self._cut_at,
+            resume_at=self._resume_at,
+        )
+
+    def restore(self, state: SegmenterState) -> None:
+        """Continue from ``state`` (taken by :meth:`snapshot`, possibly in another process);
+        this segmenter's own options (silence, length, thresholds) stay as constructed."""
+        self.start_offset_s = state.start_offset_s
+        self._vad.set_state(state.vad_h, state.vad_c, state.vad_context)
+        self._audio = _SampleBuffer()
+        self._audio.start = state.audio_start
+        self._audio.append(np.asarray(state.audio, dtype=np.float32))
+        self._unscored = np.asarray(state.unscored, dtype=np.float32).copy()
+        self._scored = state.scored
+        self._speech_start = state.speech_start
+        self._silence_start = state.silence_start
+        self._cut_at = state.cut_at
+        self._resume_at = state.resume_at
 
     # -- state machine ------------------------------------------------------------------
     def _step(self, prob: float, window_start: int) -> SpeechSegment | None:

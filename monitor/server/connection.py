@@ -49,7 +49,7 @@ class RoomConnection:
         ws: MessageSocket,
         grant: Grant,
         resources: Resources,
-        open_session: Callable[[StartFrame, RoomConnection], RoomSession],
+        open_session: Callable[[StartFrame, RoomConnection], Awaitable[RoomSession]],
     ) -> None:
         self.ws = ws
         self.grant = grant
@@ -105,7 +105,7 @@ class RoomConnection:
                 ErrorCode.BAD_START,
                 f"start frame: seq={start.seq} is odd; seq counts bytes of whole 16-bit samples",
             )
-        session = self._open_session(start, self)
+        session = await self._open_session(start, self)
         self.session = session
         for notice in ignored:
             self._send_error(notice)

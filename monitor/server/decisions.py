@@ -96,12 +96,12 @@ class DecisionDesk:
         evidence = self._evidence()
         if evidence is None:
             raise DecisionRefused(503, ErrorCode.DECISION_REFUSED, "not ready: models loading")
+        if not evidence.available:
+            raise DecisionRefused(
+                503, ErrorCode.DECISION_REFUSED, f"the evidence archive is unavailable: {evidence.why_missing}"
+            )
         try:
-            archive = evidence.require()
-        except ArchiveError as exc:
-            raise DecisionRefused(503, ErrorCode.DECISION_REFUSED, str(exc)) from exc
-        try:
-            summary = await asyncio.to_thread(archive.get, request.evidence_id)
+            summary = await asyncio.to_thread(evidence.summary, request.evidence_id)
         except ArchiveIntegrityError as exc:
             raise DecisionRefused(503, ErrorCode.DECISION_REFUSED, str(exc)) from exc
         except ArchiveError as exc:

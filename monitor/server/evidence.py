@@ -24,6 +24,7 @@ from monitor.server.metrics import ServerMetrics
 
 if TYPE_CHECKING:
     from monitor.archive import EvidenceArchive
+    from monitor.archive.index import EvidenceSummary
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,13 @@ class EvidenceWriter:
             self._why_missing = why
 
     def record_alert(
-        self, alert: Alert, *, clip: np.ndarray | None, clip_start: float | None, transcript: str
+        self,
+        alert: Alert,
+        *,
+        clip: np.ndarray | None,
+        clip_start: float | None,
+        transcript: str,
+        fence: tuple[str, int] | None = None,
     ) -> str | None:
         """Archive ``alert`` with its 16 kHz evidence ``clip``; the evidence id, or None on failure."""
         if self._archive is None:
@@ -91,8 +98,10 @@ class EvidenceWriter:
         transcript: list[dict[str, Any]],
         started_at: datetime,
         ended_at: datetime,
+        fence: tuple[str, int] | None = None,
     ) -> str | None:
-        """Archive a finished room session's final transcript; its record id, or None on failure."""
+        """Archive a finished room session's final transcript; its record id, or None on failure.
+        (``fence``, the session's ownership epoch, matters only to a cluster's archiver.)"""
         if self._archive is None:
             self._metrics.archive_errors.inc()
             log.error("session %s not archived: archive unavailable (%s)", session_id, self._why_missing)
@@ -120,6 +129,10 @@ class EvidenceWriter:
         if self._archive is None:
             raise ArchiveError(f"the evidence archive is unavailable: {self._why_missing}")
         return self._archive
+
+    def summary(self, evidence_id: str) -> EvidenceSummary:
+        """The index entry of one record; ArchiveError when unknown or the archive is unavailable."""
+        return self.require().get(evidence_id)
 
     def record_decision(self, evidence_id: str, *, decision: str, by: str, reason: str | None) -> dict[str, Any]:
         """Append a moderator's decision to the archive (serialised with the other writes).

@@ -14,8 +14,9 @@ Decisions on held alerts are held with them and replayed right after their alert
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,10 +25,12 @@ from monitor.server.auth import Grant
 from monitor.server.metrics import ServerMetrics
 from monitor.taxonomy import CATEGORIES, Severity
 
+log = logging.getLogger(__name__)
+
 END_OF_ALERTS: dict[str, Any] = {"type": "end"}
 """Queued last by :meth:`AlertHub.end_all`; the subscriber's socket closes with 1001 after it."""
 
-EVENT_KINDS = {"rooms": "room", "decisions": "decision", "claims": "claim"}
+EVENT_KINDS = {"rooms": "room", "decisions": "decision", "claims": "claim", "reports": "report"}
 """``include=`` values of ``/v1/alerts`` -> the ``type`` of the extra messages they ask for."""
 
 EVENT_KIND_OF_TYPE = {"claim_released": "claim"}
@@ -58,10 +61,14 @@ class AlertFilter:
         return bool(Severity(alert["severity"]).rank >= self.min_severity.rank)
 
     def matches_event(self, event: dict[str, Any]) -> bool:
-        """Whether a room event (room scope only) or a decision (like its alert) is for this subscriber."""
+        """Whether a room event (room scope only), a decision (like its alert) or a viewer report
+        (room scope; ``category=`` when the report names one) is for this subscriber."""
         if event["type"] == "decision":
             return self.matches(event)
         room = event.get("room_id")
+        named = event.get("category") if event["type"] == "report" else None
+        if named is not None and self.categories is not None and named not in self.categories:
+            return False
         return self.grant.may_see(room) and (self.rooms is None or room in self.rooms)
 
 
@@ -163,6 +170,19 @@ class AlertHub:
         self._decisions: dict[str, list[dict[str, Any]]] = {}  # alert_id -> decisions, for held alerts
         self._subscribers: set[Subscriber] = set()
         self._subscriber_queue_alerts = subscriber_queue_alerts
+        self._observers: list[Callable[[dict[str, Any]], None]] = []
+
+    def observe(self, observer: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``observer`` (on the event loop, without blocking) with every published message:
+        alerts as ``{"type": "alert", ...}``, events as published. An observer's error is logged."""
+        self._observers.append(observer)
+
+    def _tell_observers(self, message: dict[str, Any]) -> None:
+        for observer in self._observers:
+            try:
+                observer(message)
+            except Exception:
+                log.exception("a hub observer failed on a %s message; publishing goes on", message.get("type"))
 
     def holds_since(self, since: str) -> bool:
         """Whether memory holds every alert after ``since`` (else the archive must replay them):
@@ -216,19 +236,40 @@ class AlertHub:
         self._subscribers.discard(subscriber)
         self._metrics.subscribers.set(len(self._subscribers))
 
+    fanout: Any = None
+    """In cluster mode, the broker link (:class:`~monitor.cluster.fanout.Fanout`): what is
+    published here also goes to every other gateway's subscribers, and theirs come here."""
+
     def publish(self, alert: dict[str, Any]) -> None:
-        """Hold ``alert`` (wire form) for replay and queue it for every matching subscriber."""
+        """Hold ``alert`` (wire form) for replay and queue it for every matching subscriber
+        (on every gateway, in cluster mode; an alert id already seen is not sent again)."""
+        if self.fanout is not None:
+            if not self.fanout.first_time(str(alert["alert_id"])):
+                return
+            self.fanout.send("alert", alert)
+        self.deliver_alert(alert)
+
+    def deliver_alert(self, alert: dict[str, Any]) -> None:
+        """:meth:`publish` on this gateway only."""
         if len(self._replay) == self._replay.maxlen:
             self._decisions.pop(self._replay[0]["alert_id"], None)
         self._replay.append(alert)
         for subscriber in list(self._subscribers):
             if subscriber.filter.matches(alert):
                 self._deliver(subscriber, alert)
+        if self._observers:
+            self._tell_observers({"type": "alert", **alert})
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Queue a room event (``{"type": "room", ...}``) or a decision (``{"type": "decision", ...}``)
-        for every subscriber that asked for its type and may see its room; decisions on
-        held alerts are held for replay too."""
+        for every subscriber that asked for its type and may see its room (on every gateway, in
+        cluster mode); decisions on held alerts are held for replay too."""
+        if self.fanout is not None:
+            self.fanout.send("event", event)
+        self.deliver_event(event)
+
+    def deliver_event(self, event: dict[str, Any]) -> None:
+        """:meth:`publish_event` on this gateway only."""
         if event["type"] == "decision" and any(a["alert_id"] == event.get("alert_id") for a in self._replay):
             self._decisions.setdefault(event["alert_id"], []).append(event)
         for subscriber in list(self._subscribers):

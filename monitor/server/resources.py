@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class ResourceLoader:
         self._load_task: asyncio.Task[None] | None = None
         self._archive_retry: asyncio.Task[None] | None = None
         self._closing = False
+        self.gateway: Any = None  # cluster mode: a monitor.cluster.gateway.Gateway (workers and archiver remote)
 
     def start(self) -> None:
         """Begin loading in a worker thread; :attr:`loaded` is set when it ends either way."""
@@ -71,9 +73,13 @@ class ResourceLoader:
 
         settings = self.settings
         detectors = load_detectors(settings)  # loaded and warmed once per process
-        transcriber = load_transcriber(settings)
         StreamingSegmenter().feed(np.zeros(16000, dtype=np.float32))  # loads the shared Silero model
-        evidence = self._open_archive()
+        if self.gateway is not None:  # cluster mode: `monitor worker` transcribes, `monitor archiver` archives
+            transcriber = None
+            evidence: Any = self.gateway.evidence
+        else:
+            transcriber = load_transcriber(settings, lexicon=detectors.lexicon)  # lexicons parsed once
+            evidence = self._open_archive()
         return Resources(
             settings=settings,
             detectors=detectors,

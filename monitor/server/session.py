@@ -36,9 +36,12 @@ from monitor.server.hub import AlertHub
 from monitor.server.metrics import ServerMetrics
 from monitor.server.scheduler import FairScheduler
 from monitor.stream import RoomPipeline, StreamOptions, UtteranceResult
+from monitor.stream.keys import segment_key
 
 if TYPE_CHECKING:
     from monitor.asr.transcriber import Transcriber
+    from monitor.cluster.checkpoint import SessionCheckpoint
+    from monitor.cluster.gateway import ClusterRoom
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,8 @@ class Resources:
 
     settings: Settings
     detectors: Detectors
-    transcriber: Transcriber
-    evidence: EvidenceWriter
+    transcriber: Transcriber | None  # None in cluster mode (workers transcribe)
+    evidence: EvidenceWriter  # in cluster mode a BrokerEvidence (the archiver writes)
     hub: AlertHub
     metrics: ServerMetrics
     scheduler: FairScheduler
@@ -92,10 +95,13 @@ class RoomSession:
         context: RoomContext | None,
         base_seq: int = 0,
         opened_by: str = "",
+        session_id: str | None = None,
+        cluster: ClusterRoom | None = None,
     ) -> None:
         settings = resources.settings
         self.resources = resources
-        self.session_id = uuid.uuid4().hex
+        self.session_id = session_id or uuid.uuid4().hex
+        self.cluster = cluster  # cluster mode: lease epoch, remote transcription, checkpoints
         self.opened_by = opened_by  # fingerprint of the token that opened it: it may resume without session_id
         self.room_id = room_id
         self.anchor_id = anchor_id
@@ -107,7 +113,7 @@ class RoomSession:
         self.started_at = datetime.now(UTC)
         self.pipeline = RoomPipeline(
             resources.detectors,
-            resources.transcriber,
+            _transcriber_of(resources, cluster),
             sample_rate=sample_rate,
             room_id=room_id,
             anchor_id=anchor_id,
@@ -132,6 +138,8 @@ class RoomSession:
         self.finished = asyncio.Event()
         self.on_finished: Callable[[RoomSession], None] | None = None
         self.on_finishing: Callable[[asyncio.Task[None]], None] | None = None  # the server tracks it for drain
+        # told (on the event loop) of each utterance's alerts, in wire form, once they are sent
+        self.on_alerts: Callable[[RoomSession, list[dict[str, Any]]], None] | None = None
 
     # -- stream position ------------------------------------------------------------
     @property
@@ -160,6 +168,8 @@ class RoomSession:
         self.accepted_bytes += len(pcm)
         self.resources.metrics.add_audio(len(pcm) / 2 / self.sample_rate)
         self._arrivals.mark(self.pipeline.received_until_s)
+        if self.cluster is not None:
+            self.cluster.on_segments(self.pipeline, self.next_seq, segments)
         for segment in segments:
             self._enqueue(segment)
 
@@ -200,6 +210,8 @@ class RoomSession:
             )
         else:
             self._deliver(processed)
+            if self.cluster is not None:
+                self.cluster.checkpoint(self.checkpoint(segment_key(processed.result.segment)))
         if not self._pending:
             self._idle.set()
 
@@ -208,10 +220,18 @@ class RoomSession:
         """The pipeline's work on one utterance, then its alerts archived (runs on a worker thread)."""
         began = time.perf_counter()
         result = self.pipeline.process(segment)
+        fence = None
+        if self.cluster is not None:
+            self.cluster.after_process(self.pipeline, result)  # stable alert ids, detection checkpoint
+            fence = self.cluster.fence
         if result.clip is not None:
             for alert in result.alerts:
                 alert.evidence_id = self.resources.evidence.record_alert(
-                    alert, clip=result.clip.audio, clip_start=result.clip.start, transcript=result.evidence_text
+                    alert,
+                    clip=result.clip.audio,
+                    clip_start=result.clip.start,
+                    transcript=result.evidence_text,
+                    fence=fence,
                 )
         return _Processed(result, time.perf_counter() - began)
 
@@ -236,14 +256,21 @@ class RoomSession:
             self.transcript.append(line)
         self.push({"type": "transcript", "final": True, **line})
         arrived = self._arrivals.arrival_of(result.segment.end)
+        sent = []
         for alert in result.alerts:
             wire = alert.wire()
             self.push({"type": "alert", **wire})
             res.hub.publish(wire)
+            sent.append(wire)
             self.alerts_sent += 1
             res.metrics.alerts.labels(category=alert.category, severity=alert.severity).inc()
             if arrived is not None:
                 res.metrics.alert_latency.observe(time.monotonic() - arrived)
+        if sent and self.on_alerts is not None:
+            try:
+                self.on_alerts(self, sent)
+            except Exception:  # timelines and inspections never cost a room its stream
+                log.exception("room %s: the alerts-sent hook failed", self.room_id)
 
     def push(self, frame: dict[str, Any]) -> None:
         """Queue ``frame`` for the anchor's socket (held across reconnects, bounded)."""
@@ -253,6 +280,58 @@ class RoomSession:
             self.resources.metrics.outbox_dropped.labels(type=victim["type"]).inc()
         self.outbox.append(frame)
         self.outbox_ready.set()
+
+    # -- cluster mode: checkpoints and takeover ---------------------------------------------
+    def checkpoint(self, delivered_key: str) -> SessionCheckpoint | None:
+        """What another gateway needs to continue this room, at the boundary just delivered (or
+        None when the segmenter has already cut a later utterance: the next boundary will do)."""
+        from monitor.cluster.checkpoint import SessionCheckpoint
+
+        assert self.cluster is not None
+        state = self.cluster.consistent_state(delivered_key)
+        if state is None:
+            return None
+        segmenter, next_seq, detection = state
+        return SessionCheckpoint(
+            session_id=self.session_id,
+            room_id=self.room_id,
+            anchor_id=self.anchor_id,
+            sample_rate=self.sample_rate,
+            context=self.context.model_dump(),
+            opened_by=self.opened_by,
+            started_at=self.started_at.isoformat(),
+            next_seq=next_seq,
+            segmenter=segmenter,
+            detection=detection,
+            transcript=list(self.transcript),
+            alerts_sent=self.alerts_sent,
+            epoch=self.cluster.epoch,
+            gateway=self.cluster.gateway.gateway_id,
+        )
+
+    def restore(self, checkpoint: SessionCheckpoint) -> None:
+        """Continue from another gateway's checkpoint (this session was built with its
+        ``session_id`` and ``base_seq = checkpoint.next_seq``)."""
+        self.pipeline.restore(checkpoint.segmenter, checkpoint.detection)
+        self.transcript = list(checkpoint.transcript)
+        self.alerts_sent = checkpoint.alerts_sent
+        self.started_at = datetime.fromisoformat(checkpoint.started_at)
+        self.opened_by = checkpoint.opened_by
+
+    def abandon(self, reason: str) -> None:
+        """Another gateway owns the room now: stop here without flushing or archiving anything
+        (the new owner continues from the last checkpoint)."""
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        self.resources.scheduler.forget(self)
+        self._pending.clear()
+        if self.connection is not None:
+            self.connection.supersede()
+        log.warning("room %s session %s abandoned: %s", self.room_id, self.session_id, reason)
+        self.finished.set()
+        if self.on_finished is not None:
+            self.on_finished(self)
 
     # -- lifecycle --------------------------------------------------------------------
     def detach(self, connection: RoomSocket) -> None:
@@ -309,6 +388,7 @@ class RoomSession:
                         anchor_id=self.anchor_id,
                         transcript=list(self.transcript),
                         started_at=self.started_at,
+                        fence=None if self.cluster is None else self.cluster.fence,
                         ended_at=ended_at,
                     )
                 )
@@ -346,3 +426,11 @@ class RoomSession:
             reason,
             self.alerts_sent,
         )
+
+
+def _transcriber_of(resources: Resources, cluster: ClusterRoom | None) -> Any:
+    if cluster is not None:
+        return cluster.transcriber
+    if resources.transcriber is None:
+        raise RuntimeError("no transcriber: cluster-mode resources need a ClusterRoom per session")
+    return resources.transcriber

@@ -33,6 +33,13 @@ class AlertDedup:
             (sent if self._first_in_window(alert) else held).append(alert)
         return sent, held
 
+    def state(self) -> dict[str, list[float]]:
+        """What the dedup remembers (JSON-able), to continue the room in another process."""
+        return {rule: [when, rank] for rule, (when, rank) in self._last.items()}
+
+    def restore(self, state: dict[str, list[float]]) -> None:
+        self._last = {rule: (float(when), int(rank)) for rule, (when, rank) in state.items()}
+
     def _first_in_window(self, alert: Alert) -> bool:
         when = alert.start if alert.start is not None else 0.0
         rank = Severity(alert.severity).rank

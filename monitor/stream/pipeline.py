@@ -26,13 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from monitor.alerts import Alert
 from monitor.asr.audio import StreamResampler, pcm16le_to_float32
-from monitor.asr.vad import SpeechSegment, StreamingSegmenter
+from monitor.asr.vad import SegmenterState, SpeechSegment, StreamingSegmenter
 from monitor.detection import ComplianceSession, Detectors
 from monitor.room import RoomContext, Utterance
 from monitor.stream.dedup import AlertDedup
@@ -205,6 +205,33 @@ class RoomPipeline:
         if held is None:  # older than the ring holds: the utterance's own audio
             return EvidenceClip(segment.audio, segment.start)
         return EvidenceClip(*held)
+
+    # -- moving a room to another process (cluster mode) -----------------------------------
+    def segmenter_state(self) -> SegmenterState:
+        """The VAD segmenter's exact state (call on the feeding thread, between feeds)."""
+        return self._segmenter.snapshot()
+
+    def detection_state(self) -> dict[str, Any]:
+        """Detection and dedup memory as JSON-able data (call on the processing thread)."""
+        state = self._detection.state
+        return {
+            "fired": dict(state.fired),
+            "recent_topics": [sorted(topics) for topics in state.recent_topics],
+            "price_reference": state.price_reference,
+            "dedup": self._dedup.state(),
+        }
+
+    def restore(self, segmenter: SegmenterState, detection: dict[str, Any]) -> None:
+        """Continue a room from states taken by :meth:`segmenter_state` and :meth:`detection_state`
+        (possibly in another process); the evidence ring starts empty."""
+        self._segmenter.restore(segmenter)
+        state = self._detection.state
+        state.fired.clear()
+        state.fired.update({rule: int(n) for rule, n in detection["fired"].items()})
+        state.recent_topics.clear()
+        state.recent_topics.extend(frozenset(topics) for topics in detection["recent_topics"])
+        state.price_reference = detection["price_reference"]
+        self._dedup.restore(detection["dedup"])
 
     # -- a whole recording -------------------------------------------------------------
     def run(self, blocks: Iterable[np.ndarray]) -> Iterator[UtteranceResult]:
