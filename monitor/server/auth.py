@@ -32,7 +32,7 @@ INGEST_ROLES = frozenset({"ingest", "anchor", "admin"})
 SUBSCRIBE_ROLES = frozenset({"anchor", "moderator", "admin"})
 """Roles that may watch alerts on ``/v1/alerts``."""
 
-ALL_ROOMS_ROLES = frozenset({"moderator", "admin"})
+ALL_ROOMS_ROLES = frozenset({"moderator", "admin", "inspector"})
 """Roles that see every room whatever their ``rooms`` list says."""
 
 CONSOLE_ROLES = frozenset({"moderator", "admin"})

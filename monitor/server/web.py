@@ -7,6 +7,7 @@
 ``GET /metrics``                   Prometheus text
 ``GET /v1/checkpoint``             the archive's latest signed checkpoint (any valid token)
 ``POST /v1/decisions``             a moderator's decision (:mod:`monitor.server.decisions`)
+reports, timelines, inspections    :mod:`monitor.server.reports`, :mod:`monitor.server.inspections`
 ``/v1/claims``                     which moderator works on which alert (:mod:`monitor.server.claims`)
 console and archive routes         :mod:`monitor.server.console_routes`
 ``GET /openapi.json``              the OpenAPI document of every HTTP route, generated from them
@@ -38,6 +39,8 @@ from monitor.server.claims import CLAIM_TTL_S, ClaimDesk, add_claim_routes
 from monitor.server.connection import RoomConnection, serve_subscriber
 from monitor.server.decisions import add_decision_route
 from monitor.server.hub import Subscription, parse_subscription
+from monitor.server.inspections import add_inspection_routes
+from monitor.server.reports import add_report_routes
 from monitor.server.responses import (
     BEARER_CHALLENGE,
     TEXT,
@@ -192,6 +195,8 @@ def build_app(server: MonitorServer) -> FastAPI:
     # -- the console, its archive routes, decisions --------------------------------------------------
     server.console.add_routes(app, lexicon_dir=settings.lexicon_dir, room_sessions=server.rooms.get)
     add_decision_route(app, server.desk, settings.tokens, server.sessions)
+    add_report_routes(app, server)
+    add_inspection_routes(app, server)
     claims = ClaimDesk(server.hub, lambda: server.resources.evidence if server.resources else None,
                        ttl_s=getattr(settings, "claim_ttl_s", CLAIM_TTL_S))
     add_claim_routes(app, claims, settings.tokens, server.sessions)
