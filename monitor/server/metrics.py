@@ -2,14 +2,40 @@
 
 Each :class:`ServerMetrics` owns its own ``CollectorRegistry`` so several servers in
 one process (tests) never share counters. docs/PROTOCOL.md lists every name.
+
+Besides the server's own metrics the registry holds the process's (``process_*``: CPU
+seconds, resident memory, open file descriptors; ``python_info``) and
+``monitor_build_info{version, model_version, lexicon_version}``, whose model and lexicon
+versions are ``loading`` until the models are loaded.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+
+RTF_WINDOW_S = 60.0
+"""``monitor_real_time_factor`` is measured over the last this many seconds (wall clock)."""
+
+RTF_BUCKET_S = 1.0
+"""Resolution of that window: its sums are kept per this many seconds."""
 
 LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0, 20.0)
 """Buckets of the alert-latency histogram, in seconds after the end of the utterance's audio arrived."""
@@ -41,7 +67,8 @@ class ServerMetrics:
         )
         self.real_time_factor = Gauge(
             "monitor_real_time_factor",
-            "Processing seconds per second of audio accepted, since start (below 1 keeps up)",
+            f"Processing seconds per second of audio accepted, over the last {RTF_WINDOW_S:g} s "
+            "(below 1 keeps up; 0 when no audio came in that window)",
             registry=r,
         )
         self.pending_audio_seconds = Gauge(
@@ -92,30 +119,98 @@ class ServerMetrics:
         self.outbox_dropped = Counter(
             "monitor_outbox_dropped", "Frames dropped from a full ingest outbox", ["type"], registry=r
         )
-        self._lock = threading.Lock()
-        self._audio_total_s = 0.0
-        self._processing_total_s = 0.0
+        # pull mode (POST /v1/rooms, monitor/server/pull.py)
+        self.pulled_rooms = Gauge(
+            "monitor_pulled_rooms", "Pulled rooms by source state (connecting, streaming, retrying, failed)",
+            ["state"], registry=r,
+        )
+        self.pull_reconnects = Counter(
+            "monitor_pull_reconnects", "Pulled sources retried after a failed connect or a dropped stream",
+            registry=r,
+        )
+        self.pull_failures = Counter(
+            "monitor_pull_failures", "Pulled sources given up (unreachable, undecodable, too many failures)",
+            registry=r,
+        )
+        self.pull_dropped_audio_seconds = Counter(
+            "monitor_pull_dropped_audio_seconds",
+            "Live pulled audio dropped (oldest first) because its room could not keep up; fed as silence",
+            registry=r,
+        )
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build = BuildInfo()
+        r.register(self.build)
+        self._audio_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S)
+        self._processing_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S)
+        self.real_time_factor.set_function(self.windowed_rtf)
 
     def add_audio(self, seconds: float) -> None:
         """Count ``seconds`` of accepted room audio."""
         self.audio_seconds.inc(seconds)
-        with self._lock:
-            self._audio_total_s += seconds
-            self._update_rtf()
+        self._audio_window.add(seconds)
 
     def add_processing(self, speech_s: float, wall_s: float) -> None:
         """Count one utterance of ``speech_s`` seconds that took ``wall_s`` to process."""
         self.utterances.inc()
         self.speech_seconds.inc(speech_s)
         self.processing_seconds.inc(wall_s)
-        with self._lock:
-            self._processing_total_s += wall_s
-            self._update_rtf()
+        self._processing_window.add(wall_s)
 
-    def _update_rtf(self) -> None:
-        if self._audio_total_s > 0:
-            self.real_time_factor.set(self._processing_total_s / self._audio_total_s)
+    def windowed_rtf(self) -> float:
+        """Processing seconds per audio second over the last :data:`RTF_WINDOW_S` (0 without audio)."""
+        audio_s = self._audio_window.total()
+        return self._processing_window.total() / audio_s if audio_s > 0 else 0.0
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class WindowSum:
+    """A thread-safe sum of the values added in the last ``window_s`` seconds, in buckets of
+    ``bucket_s`` (so it may count up to one bucket more than the window); ``clock`` for tests."""
+
+    def __init__(self, window_s: float, bucket_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.bucket_s = bucket_s
+        self._clock = clock
+        self._buckets: deque[list[float]] = deque()  # [bucket index, sum], oldest first
+        self._lock = threading.Lock()
+
+    def add(self, value: float) -> None:
+        index = int(self._clock() // self.bucket_s)
+        with self._lock:
+            if self._buckets and self._buckets[-1][0] == index:
+                self._buckets[-1][1] += value
+            else:
+                self._buckets.append([index, value])
+            self._expire(index)
+
+    def total(self) -> float:
+        index = int(self._clock() // self.bucket_s)
+        with self._lock:
+            self._expire(index)
+            return sum(value for _, value in self._buckets)
+
+    def _expire(self, index: int) -> None:
+        oldest = index - int(self.window_s // self.bucket_s)
+        while self._buckets and self._buckets[0][0] < oldest:
+            self._buckets.popleft()
+
+
+class BuildInfo(Collector):
+    """``monitor_build_info{version, model_version, lexicon_version} 1``; the versions are read at
+    scrape time from :attr:`versions` (``(model_version, lexicon_version)``), ``loading`` until set."""
+
+    def __init__(self) -> None:
+        self.versions: Callable[[], tuple[str, str] | None] = lambda: None
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "monitor_build_info", "The monitor's version and the model and lexicon versions it serves with",
+            labels=["version", "model_version", "lexicon_version"],
+        )
+        model_version, lexicon_version = self.versions() or ("loading", "loading")
+        family.add_metric([__version__, model_version, lexicon_version], 1.0)
+        yield family

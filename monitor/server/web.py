@@ -8,6 +8,7 @@
 ``GET /v1/checkpoint``             the archive's latest signed checkpoint (any valid token)
 ``POST /v1/decisions``             a moderator's decision (:mod:`monitor.server.decisions`)
 reports, timelines, inspections    :mod:`monitor.server.reports`, :mod:`monitor.server.inspections`
+``POST``/``DELETE /v1/rooms``      pull a stream into a room, stop it (:mod:`monitor.server.pull`)
 ``/v1/claims``                     which moderator works on which alert (:mod:`monitor.server.claims`)
 console and archive routes         :mod:`monitor.server.console_routes`
 ``GET /openapi.json``              the OpenAPI document of every HTTP route, generated from them
@@ -40,6 +41,7 @@ from monitor.server.connection import RoomConnection, serve_subscriber
 from monitor.server.decisions import add_decision_route
 from monitor.server.hub import Subscription, parse_subscription
 from monitor.server.inspections import add_inspection_routes
+from monitor.server.pull import add_pull_routes
 from monitor.server.reports import add_report_routes
 from monitor.server.responses import (
     BEARER_CHALLENGE,
@@ -197,6 +199,8 @@ def build_app(server: MonitorServer) -> FastAPI:
     add_decision_route(app, server.desk, settings.tokens, server.sessions)
     add_report_routes(app, server)
     add_inspection_routes(app, server)
+    add_pull_routes(app, server.pulls, settings.tokens, server.sessions, describe=server.room_info,
+                    ready=lambda: server.ready)
     claims = ClaimDesk(server.hub, lambda: server.resources.evidence if server.resources else None,
                        ttl_s=getattr(settings, "claim_ttl_s", CLAIM_TTL_S))
     add_claim_routes(app, claims, settings.tokens, server.sessions)
