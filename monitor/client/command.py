@@ -43,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Stream FILE_OR_URL into ROOM on a running server (docs/CLIENT.md).",
     )
     parser.add_argument("source", metavar="FILE_OR_URL", help="audio or video file, or a URL PyAV opens")
-    parser.add_argument("--server", required=True, help="the server, e.g. ws://127.0.0.1:8765")
+    parser.add_argument(
+        "--server",
+        required=True,
+        help="the server, e.g. ws://127.0.0.1:8765; a cluster's gateways comma-separated (a resume tries the next)",
+    )
     parser.add_argument("--room", required=True, help="room_id to stream into")
     token = parser.add_mutually_exclusive_group()
     token.add_argument("--token", help="bearer token (role ingest, anchor or admin)")
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if not is_url(args.source) and not Path(args.source).is_file():
             what = "is a directory" if Path(args.source).is_dir() else "no such file"
             raise InputError(f"{args.source}: {what}")
-        client = IngestClient(args.server, token=token, resume_timeout_s=args.resume_timeout)
+        client = IngestClient(args.server.split(","), token=token, resume_timeout_s=args.resume_timeout)
     except (ValueError, InputError) as exc:
         print(f"monitor push: {exc}", file=sys.stderr)
         return EXIT_FAILED

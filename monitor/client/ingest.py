@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -122,14 +122,19 @@ class IngestClient:
 
     def __init__(
         self,
-        server: str,
+        server: str | Sequence[str],
         *,
         token: str | None = None,
         resume_timeout_s: float = RESUME_TIMEOUT_S,
         max_resend_audio_s: float = MAX_RESEND_AUDIO_S,
         open_timeout_s: float = OPEN_TIMEOUT_S,
     ) -> None:
-        self.url = ingest_url(server)
+        servers = [server] if isinstance(server, str) else list(server)
+        if not servers:
+            raise ValueError("give at least one server")
+        self.urls = [ingest_url(one) for one in servers]
+        """Every gateway of a cluster may take the stream: a reconnection tries the next one."""
+        self.url = self.urls[0]
         self.token = token
         self.resume_timeout_s = resume_timeout_s
         self.max_resend_audio_s = max_resend_audio_s
@@ -359,7 +364,7 @@ class IngestStream:
 
     async def _open(self) -> ClientConnection:
         headers = {"Authorization": f"Bearer {self.client.token}"} if self.client.token else {}
-        url = self.client.url
+        url = self.client.urls[self._attempt % len(self.client.urls)]
         try:
             return await connect(
                 url,
