@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -319,10 +320,16 @@ def scale_load(console_server: RunningServer) -> dict[str, Any]:
     return {"alerts": alerts, "keyboard": keyboard, "publish_s": time.perf_counter() - started}
 
 
-def route_exists(server: RunningServer, path_part: str) -> bool:
-    """Whether the server's OpenAPI document lists a path containing ``path_part`` (another engineer's routes)."""
-    with urllib.request.urlopen(server.http + "/openapi.json", timeout=30) as answer:
-        return any(path_part in path for path in json.load(answer)["paths"])
+def route_status(server: RunningServer, method: str, path: str, token: str, body: bytes | None = None) -> int:
+    """The status a route answers (404: not served). Probes other engineers' routes without relying on
+    /openapi.json, which a half-registered route elsewhere can break."""
+    request = urllib.request.Request(server.http + path, data=body, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 @pytest.mark.parametrize("viewport", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
@@ -388,7 +395,8 @@ def test_console_at_platform_scale(
     }""")
     figures = measured["figures"]
     everything = figures[-1]
-    assert everything["rooms"] >= SCALE_ROOMS and everything["cards"] > 7000
+    utterances = {(a["room_id"], a["start"], a["end"]) for a in scale_load["alerts"] + scale_load["keyboard"]}
+    assert everything["rooms"] >= SCALE_ROOMS and everything["cards"] >= len(utterances)  # one card per utterance
     assert figures[0]["cards"] < everything["cards"]  # the category filter took effect
     for figure in figures:
         assert figure["domRows"] < 60 and figure["domRooms"] < 60, figure  # virtualized: rows in view only
@@ -408,14 +416,17 @@ def test_console_at_platform_scale(
     assert page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .heard mark') == "果丽"
     assert page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .heard .term') == "国礼"
     assert "room_category" in page.text_content(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .explain')
-    page.wait_for_selector("#claim-line.ok", timeout=WAIT_MS)
+    undecided = page.evaluate(
+        f"() => !document.querySelector('#detail .hit[data-alert-id=\"{sound_alike['alert_id']}\"] .badge.dec')")
+    if undecided:  # the first viewport decides (and claims first); the second sees the decisions already made
+        page.wait_for_selector("#claim-line.ok", timeout=WAIT_MS)
     for selector in ("#decision-bar .decide-confirm", "#decision-bar .decide-dismiss"):
         box = page.locator(selector).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= viewport[1], (selector, box)
         assert box["x"] + box["width"] <= viewport[0], (selector, box)
 
     reported = "skipped: POST /v1/reports is not served yet"
-    if route_exists(server, "/v1/reports"):
+    if route_status(server, "POST", "/v1/reports", "tok-gateway", b"{}") != 404:  # 400 (empty body) when served
         answer = page.request.post(server.http + "/v1/reports", headers={"Authorization": "Bearer tok-gateway"}, data={
             "room_id": KEYBOARD_ROOM, "viewer_id": f"viewer-{size}", "stream_time": 318.0,
             "reason": "主播说是国礼，怀疑虚假宣传", "category": "official_endorsement"})
@@ -425,9 +436,7 @@ def test_console_at_platform_scale(
         reported = "shown on the timeline"
     page.screenshot(path=str(screenshot_dir / f"console-detail-{size}.png"))
 
-    undecided = page.evaluate(
-        f"() => !document.querySelector('#detail .hit[data-alert-id=\"{sound_alike['alert_id']}\"] .badge.dec')")
-    if undecided:  # the first viewport decides; the second sees the decisions already made
+    if undecided:
         page.keyboard.press("2")
         page.keyboard.press("c")
         page.wait_for_selector(f'#detail .hit[data-alert-id="{sound_alike["alert_id"]}"] .decision-history li.confirm',
@@ -445,8 +454,9 @@ def test_console_at_platform_scale(
         assert record["decisions"][0]["reason"] == "否定或澄清语境（如“不能治病”）"
 
     inspected = "skipped: no inspection route is served yet"
-    if route_exists(server, "inspection"):
-        inspected = "skipped: an inspection route exists but its contract is not in PROTOCOL.md; not exercised"
+    if route_status(server, "GET", "/v1/inspections", "tok-alice") != 404:
+        inspected = ("skipped: /v1/inspections is served, but a ticket needs an info-level purity claim in a live "
+                     "room with a product context and an inspector token; not exercised here")
 
     # the English switch is remembered
     page.click("#lang")
