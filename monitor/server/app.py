@@ -273,6 +273,8 @@ class MonitorServer:
         resources = self.resources
         if self._draining or resources is None:
             raise fatal(ErrorCode.SHUTTING_DOWN, "server is shutting down or still loading")
+        if self.gateway is not None:  # a pulled room would need leases and a hand-over between gateways
+            raise ProtocolError("not_supported", "pulled rooms are not available in cluster mode yet", fatal=True)
         existing = self.rooms.get(room_id)
         if existing is not None and not existing.finishing:
             raise fatal(ErrorCode.ROOM_BUSY, f"room {room_id!r} is live; stop it first")

@@ -46,7 +46,7 @@ class ServerMetrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.open_rooms = Gauge(
@@ -141,8 +141,8 @@ class ServerMetrics:
         PlatformCollector(registry=r)
         self.build = BuildInfo()
         r.register(self.build)
-        self._audio_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S)
-        self._processing_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S)
+        self._audio_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S, clock)
+        self._processing_window = WindowSum(RTF_WINDOW_S, RTF_BUCKET_S, clock)
         self.real_time_factor.set_function(self.windowed_rtf)
 
     def add_audio(self, seconds: float) -> None:

@@ -384,6 +384,7 @@ def add_pull_routes(
             403: {"description": "role other than ingest/admin, or room outside the token's rooms"},
             409: {"description": "the room is live (pulled or streaming over /v1/ingest)"},
             429: {"description": "too many sessions for this token"},
+            501: {"description": "cluster mode (MONITOR_BROKER_URL): pulled rooms not available yet"},
             503: {"description": "models loading or server draining"},
         },
     )
@@ -395,7 +396,8 @@ def add_pull_routes(
         try:
             room = pulls.open(body, grant)
         except ProtocolError as exc:
-            status = {ErrorCode.ROOM_BUSY.value: 409, ErrorCode.TOO_MANY_SESSIONS.value: 429}.get(str(exc.code), 503)
+            status = {ErrorCode.ROOM_BUSY.value: 409, ErrorCode.TOO_MANY_SESSIONS.value: 429,
+                      "not_supported": 501}.get(str(exc.code), 503)
             raise Refusal(status, str(exc), code=str(exc.code), as_json=True) from exc
         assert room.session is not None  # started
         return json_response(201, describe(room.session))
