@@ -17,6 +17,19 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/
     fi
 fi
 
+# Pull mode's tests (tests/server/test_pull.py) run real sources on loopback: ffmpeg makes
+# and publishes the media, nginx with Debian's RTMP module serves RTMP. Installed only when
+# missing, as root with apt; elsewhere those tests skip with the reason.
+if [ ! -x /usr/bin/ffmpeg ] || [ ! -x /usr/sbin/nginx ] || [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            nginx libnginx-mod-rtmp ffmpeg </dev/null >/dev/null
+    else
+        echo "setup.sh: ffmpeg/nginx-rtmp not installed and not root with apt-get; pull-mode tests will skip" >&2
+    fi
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
