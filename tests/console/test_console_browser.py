@@ -402,6 +402,8 @@ def test_console_at_platform_scale(
         assert figure["domRows"] < 60 and figure["domRooms"] < 60, figure  # virtualized: rows in view only
         assert figure["ms"] < 400, figure  # generous on a shared 2-core VM; the figures are printed
     assert measured["domRooms"] < 60
+    page.evaluate("document.getElementById('room-list').scrollTop = 0")
+    page.wait_for_function("() => document.querySelector('#room-list .room').offsetTop === 0")
     page.screenshot(path=str(screenshot_dir / f"console-overview-{size}.png"))
 
     # a decision by keyboard alone: / search, Esc, j select, the sound-alike shown as heard -> term,

@@ -674,7 +674,7 @@ function cardRow(card) {
   row.dataset.alertIds = card.alerts.map((a) => a.alert_id).join(' ');
   if (state.selected === card.key) row.classList.add('selected');
   const head = el('div', 'row-head');
-  head.append(el('span', 'time', timeOf(card.emitted_at)), el('span', 'room', `${card.room_id || '-'} · ${card.anchor_id || '-'}`));
+  head.append(el('span', 'time', timeOf(card.emitted_at)), el('span', 'where', `${card.room_id || '-'} · ${card.anchor_id || '-'}`));
   if (card.start != null) head.append(el('span', 'st', `${card.start.toFixed(1)} s`));
   const claim = claimOf(card);
   if (claim) {
