@@ -203,13 +203,18 @@ class BuildInfo(Collector):
     """``monitor_build_info{version, model_version, lexicon_version} 1``; the versions are read at
     scrape time from :attr:`versions` (``(model_version, lexicon_version)``), ``loading`` until set."""
 
+    # described like prometheus_client's own metrics, for code that lists what /metrics exports
+    _name = "monitor_build_info"
+    _type = "gauge"
+    _labelnames = ("version", "model_version", "lexicon_version")
+
     def __init__(self) -> None:
         self.versions: Callable[[], tuple[str, str] | None] = lambda: None
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "monitor_build_info", "The monitor's version and the model and lexicon versions it serves with",
-            labels=["version", "model_version", "lexicon_version"],
+            labels=list(self._labelnames),
         )
         model_version, lexicon_version = self.versions() or ("loading", "loading")
         family.add_metric([__version__, model_version, lexicon_version], 1.0)
