@@ -525,3 +525,44 @@ def test_drain_flushes_pulled_rooms_and_stops_their_readers(make_server: Any, pu
     assert pulled.session.finished.is_set()
     assert pulled.summary is not None and pulled.summary["reason"] == "shutdown"
     wait_for(lambda: not any(t.name == "pull:pull-drain" for t in threading.enumerate()), 10, "the reader to end")
+
+
+class FakeSession:
+    """What the feeding task uses of a RoomSession: capacity, feed_audio, finishing."""
+
+    def __init__(self) -> None:
+        self.capacity = asyncio.Event()
+        self.fed: list[bytes] = []
+        self.finishing = False
+
+    def feed_audio(self, pcm: bytes) -> None:
+        self.fed.append(pcm)
+
+
+def test_a_room_that_cannot_keep_up_gets_silence_for_the_live_audio_dropped() -> None:
+    from monitor.config import load_settings
+    from monitor.server.hub import AlertHub
+    from monitor.server.metrics import ServerMetrics
+    from monitor.server.pull import PulledRoom
+
+    async def run() -> tuple[list[bytes], float]:
+        metrics = ServerMetrics()
+        room = PulledRoom(PullRequest(room_id="r", url="rtmp://h/live/x"), load_settings(), metrics,
+                          AlertHub(metrics, replay_buffer_alerts=1, subscriber_queue_alerts=1))
+        room.buffer.max_bytes = 8
+        session = FakeSession()  # no capacity: the room is behind
+        pump = asyncio.create_task(room._pump(session))  # type: ignore[arg-type]
+        stop = threading.Event()
+        for chunk in (b"\x01\x01\x01\x01", b"\x02\x02\x02\x02", b"\x03\x03\x03\x03"):
+            room.buffer.put(chunk, wait=False, stop=stop)  # a live source: the first chunk is dropped
+        await asyncio.sleep(0.05)
+        assert session.fed == []  # nothing fed while the room has no capacity
+        session.capacity.set()
+        room._reader_done = True
+        room._ready.set()
+        await asyncio.wait_for(pump, 5)
+        return session.fed, metrics.pull_dropped_audio_seconds._value.get()
+
+    fed, dropped_s = asyncio.run(run())
+    assert b"".join(fed) == bytes(4) + b"\x02\x02\x02\x02\x03\x03\x03\x03"  # stream time kept: 6 samples
+    assert dropped_s == 2 / SAMPLE_RATE
