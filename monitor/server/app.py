@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,6 +54,7 @@ from monitor.server.session import Resources, RoomSession, RoomSocket
 from monitor.server.timeline import LiveAlerts
 from monitor.server.transport import EmbeddedUvicorn, uvicorn_config
 from monitor.server.web import build_app
+from monitor.server.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,10 @@ class MonitorServer:
         self.live_alerts = LiveAlerts()  # alerts of the live sessions, for their timelines
         self.reports = ReportDesk(self)
         self.inspections = InspectionDesk(self)
+        # alerts, decisions and viewer reports to the platform, from a queue on disk (MONITOR_WEBHOOKS)
+        self.webhooks = WebhookDispatcher.from_settings(settings, self.metrics.registry) if settings.webhooks else None
+        if self.webhooks is not None:
+            self.hub.observe(self.webhooks.observe)
         self.pulls = PullRooms(settings, self.metrics, self.hub, self.open_pulled_session)
         self.metrics.build.versions = self._versions
         self.app = build_app(self)
@@ -112,6 +118,12 @@ class MonitorServer:
         self._serving = asyncio.create_task(self._uvicorn.serve(sockets=[self._listener]), name="uvicorn")
         self._serving.add_done_callback(_report_serving_end)
         self.loader.start()
+        if self.webhooks is not None:
+            try:
+                await self.webhooks.start()
+            except (OSError, sqlite3.Error) as exc:  # reminders matter more than webhooks: serve on
+                log.error("webhooks off: their queue %s cannot be opened: %s", self.webhooks.path, exc)
+                self.webhooks = None
 
     async def _join_cluster(self, url: str) -> None:
         from monitor.asr.transcriber import asr_model_version
@@ -394,6 +406,8 @@ class MonitorServer:
                 await asyncio.wait_for(asyncio.shield(self._serving), 2 * SOCKETS_CLOSE_TIMEOUT_S)
         await asyncio.get_running_loop().run_in_executor(None, self.scheduler.shutdown)
         await self.inspections.wait_idle()  # tickets of the last claims, before the archive closes
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # what is not delivered stays queued on disk for the next start
         self.loader.close()
         if self.gateway is not None:
             await self.gateway.close()

@@ -276,6 +276,8 @@ class AlertHub:
             kind = EVENT_KIND_OF_TYPE.get(event["type"], event["type"])
             if kind in subscriber.events and subscriber.filter.matches_event(event):
                 self._deliver(subscriber, event)
+        if self._observers:
+            self._tell_observers(event)
 
     def _deliver(self, subscriber: Subscriber, alert: dict[str, Any]) -> None:
         if not subscriber.offer(alert) and subscriber.cut_reason and subscriber in self._subscribers:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from monitor.alerts import Alert
@@ -58,7 +59,8 @@ class ArchiveServer:
         server = self.server
         self.archive = EvidenceArchive.open(data_dir)
         evidence = EvidenceWriter(self.archive, server.metrics)
-        resources = Resources(settings=self.settings, detectors=None, transcriber=None,  # type: ignore[arg-type]
+        stub = SimpleNamespace(model_version="stub", lexicon_version="stub")  # no models: only their versions
+        resources = Resources(settings=self.settings, detectors=stub, transcriber=stub,  # type: ignore[arg-type]
                               evidence=evidence, hub=server.hub, metrics=server.metrics, scheduler=server.scheduler)
 
         def load() -> None:
@@ -149,6 +151,8 @@ class ArchiveServer:
         self.on_loop(self.server.live_alerts.forget, session.session_id)
 
     def close(self) -> None:
+        for session in self.server.live_sessions():  # stand-ins: nothing to flush
+            self.end_session(session)
         self.call(self.server.drain(), timeout=60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
