@@ -4,6 +4,7 @@ the archive (verify), the include=reports push, and the reported-not-detected qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -79,10 +80,8 @@ def test_a_report_is_placed_archived_verified_and_pushed_to_those_who_asked(serv
         pushed = json.loads(await asyncio.wait_for(asking.recv(), 10))
         quiet = []
         for ws in (other_room, plain):
-            try:
+            with contextlib.suppress(TimeoutError):
                 quiet.append(await asyncio.wait_for(ws.recv(), 0.5))
-            except TimeoutError:
-                pass
         for ws in (asking, other_room, plain):
             await ws.close()
         return accepted, [pushed], quiet
@@ -92,7 +91,8 @@ def test_a_report_is_placed_archived_verified_and_pushed_to_those_who_asked(serv
     assert accepted["placed"] == "received" and accepted["stream_time"] is None and accepted["session_id"] is None
     assert len(accepted["report_id"]) == 32
     assert pushed["type"] == "report" and pushed["report_id"] == accepted["report_id"]
-    assert (pushed["reason"], pushed["viewer_id"], pushed["category"]) == (REPORT["reason"], "viewer-1", "medical_claim")
+    assert (pushed["reason"], pushed["viewer_id"]) == (REPORT["reason"], "viewer-1")
+    assert pushed["category"] == "medical_claim"
     assert quiet == []  # another room's subscriber and one that did not ask get nothing
 
     # a live room: placed at its stream time, or at the time the viewer gave
@@ -118,7 +118,9 @@ def test_reported_not_detected_queue_and_its_jsonl(served: ArchiveServer) -> Non
     ]
     served.archived_session("s-old", alerts=[make_alert(10.0)], transcript=transcript, started_at=started)
     explained = post(served, {**REPORT, "stream_time": 12.0 + DETECTION_WINDOW_S})[2]  # the alert's end + window
-    missed = post(served, {**REPORT, "stream_time": 100.0, "reason": "主播让加微信", "category": "private_transaction"})[2]
+    missed = post(
+        served, {**REPORT, "stream_time": 100.0, "reason": "主播让加微信", "category": "private_transaction"}
+    )[2]
     served.live_session("s-live", stream_time=5.0, transcript=[{"start": 1.0, "end": 3.0, "text": "足金手镯"}])
     live_missed = post(served, {**REPORT, "reason": "说是足金"})[2]
     served.send_alerts(served.server.live_session("room-a"), [make_alert(200.0)])  # too far from 5.0
