@@ -2,7 +2,8 @@
 
 Every clip of ``samples/audio/manifest.jsonl`` goes through exactly the path of
 ``monitor scan FILE`` (PyAV decode -> RoomPipeline: VAD segmenter -> Whisper -> gate ->
-detection -> dedup, cut by the MONITOR_STREAM_* settings), with the models loaded once.
+detection -> dedup; the recording cut, or with --live-cut the server's MONITOR_STREAM_*),
+with the models loaded once.
 Printed per variant (clean, voices8db, music*, pink*, music_only, silence):
 
 * recall per category: of the (clip, expected category) pairs, the share with an
@@ -79,6 +80,7 @@ def main() -> int:
     parser.add_argument(
         "--no-rescore", action="store_true", help="first pass only (MONITOR_ASR_RESCORE=false): measures rescoring"
     )
+    parser.add_argument("--live-cut", action="store_true", help="cut utterances as the live server does")
     parser.add_argument("--show-misses", action="store_true", help="print what was heard on misses")
     parser.add_argument(
         "--rooms",
@@ -118,7 +120,8 @@ def main() -> int:
     detectors = load_detectors(settings)
     started = time.perf_counter()
     transcriber = load_transcriber(settings, lexicon=detectors.lexicon)
-    options = StreamOptions.from_settings(settings)  # cut and dedup exactly as `monitor scan`/`serve`
+    # cut as `monitor scan` does (the recording cut), or with --live-cut as the live server does
+    options = StreamOptions.from_settings(settings) if args.live_cut else StreamOptions.for_recordings(settings)
     load_s = time.perf_counter() - started
 
     room_of_category: dict[str, str] = {}

@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--jsonl", action="store_true", help="one JSON alert per line")
     parser.add_argument("--room-category", help="room category context, e.g. jewelry, cosmetics, food")
     parser.add_argument(
+        "--live-cut",
+        action="store_true",
+        help="cut utterances exactly as the live server does (MONITOR_STREAM_*), to get the alerts the live "
+        "room got; default: the recording cut (longer pauses, more accurate)",
+    )
+    parser.add_argument(
         "--transcript", action="store_true", help="also print every utterance (what was heard) before its alerts"
     )
     parser.add_argument(
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             on_utterance=on_utterance,
             srt_dir=srt_dir,
             progress=sys.stderr,
+            live_cut=args.live_cut,
         )
     session = ComplianceSession(load_detectors(settings), context=RoomContext(category=args.room_category))
     errors = scan_text_lines(sys.stdin.buffer, session, emit, on_utterance)

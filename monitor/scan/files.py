@@ -1,11 +1,12 @@
 """``monitor scan FILE...``: alerts for recorded audio or video files.
 
 Each file is decoded block by block (memory stays bounded on hours-long recordings) and
-run through the same :class:`~monitor.stream.RoomPipeline` as a live room, with the same
-settings (``MONITOR_STREAM_MIN_SILENCE_MS``, ``MONITOR_STREAM_MAX_UTTERANCE_S``,
-``MONITOR_DEDUP_WINDOW_S``): a recording of a show gets the alerts the live server would
-have sent. Alerts carry ``file`` (the path as given) and ``start``/``end`` in seconds of
-that file.
+run through the same :class:`~monitor.stream.RoomPipeline` as a live room, deduplicated the
+same way (``MONITOR_DEDUP_WINDOW_S``). Utterances are cut for recordings by default (longer
+pauses and utterances: :meth:`~monitor.stream.StreamOptions.for_recordings`); with
+``live_cut`` (``monitor scan --live-cut``) exactly as the live server cuts them
+(``MONITOR_STREAM_*``), so a recording of a show gets the alerts the live room got. Alerts
+carry ``file`` (the path as given) and ``start``/``end`` in seconds of that file.
 
 The models load once for all files. An unreadable file is reported on stderr in
 one line (``monitor scan: <path>: <reason>``) and the remaining files are still scanned.
@@ -57,13 +58,13 @@ def scan_file(
     """Scan one file; call ``emit`` for every alert in file order and return how many.
 
     ``context`` is the room context to assume (default: none, i.e. no room category);
-    ``options`` how to cut utterances and merge repeats (default: the server's defaults);
+    ``options`` how to cut utterances and merge repeats (default: the recording cut);
     ``on_transcript`` sees every transcript with speech in it (``--transcript``, benchmarks);
     ``on_progress`` the seconds of the file scanned so far, after each decoded block.
     Raises :class:`AudioDecodeError` for an unreadable file; alerts for audio
     decoded before a mid-file failure have been emitted by then.
     """
-    pipeline = RoomPipeline(detectors, transcriber, context=context, options=options)
+    pipeline = RoomPipeline(detectors, transcriber, context=context, options=options or StreamOptions.for_recordings())
     emitted = 0
     blocks = iter_decode_file(path)
     for result in pipeline.run(blocks if on_progress is None else _counted(blocks, on_progress)):
@@ -105,6 +106,7 @@ def scan_files(
     on_utterance: Callable[[dict[str, object]], None] | None = None,
     srt_dir: Path | None = None,
     progress: TextIO | None = None,
+    live_cut: bool = False,
 ) -> int:
     """Scan ``paths`` in order with models loaded once; return the exit status.
 
@@ -121,6 +123,8 @@ def scan_files(
     detectors = load_detectors(settings)
     transcriber = load_transcriber(settings, lexicon=detectors.lexicon)  # lexicons parsed once
     context = RoomContext(category=room_category)
+    # recordings are cut for accuracy unless asked to cut exactly like the live server
+    options = StreamOptions.from_settings(settings) if live_cut else StreamOptions.for_recordings(settings)
     status = EXIT_OK
     srt_paths = subtitle_paths(paths, srt_dir) if srt_dir is not None else []
     for index, path in enumerate(paths):
@@ -133,7 +137,7 @@ def scan_files(
                 transcriber=transcriber,
                 emit=_clearing(bar, emit),
                 context=context,
-                options=StreamOptions.from_settings(settings),
+                options=options,
                 on_transcript=_transcript_sinks(str(path), on_utterance, subtitles, bar),
                 on_progress=None if bar is None else bar.update,
             )

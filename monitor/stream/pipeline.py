@@ -32,7 +32,7 @@ import numpy as np
 
 from monitor.alerts import Alert
 from monitor.asr.audio import StreamResampler, pcm16le_to_float32
-from monitor.asr.vad import SegmenterState, SpeechSegment, StreamingSegmenter
+from monitor.asr.vad import MAX_UTTERANCE_S, MIN_SILENCE_MS, SegmenterState, SpeechSegment, StreamingSegmenter
 from monitor.detection import ComplianceSession, Detectors
 from monitor.room import RoomContext, Utterance
 from monitor.stream.dedup import AlertDedup
@@ -70,11 +70,20 @@ class StreamOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamOptions:
+        """The live server's cut (``MONITOR_STREAM_*``: short pauses end an utterance, for latency)."""
         return cls(
             min_silence_ms=settings.stream_min_silence_ms,
             max_utterance_s=settings.stream_max_utterance_s,
             dedup_window_s=settings.dedup_window_s,
         )
+
+    @classmethod
+    def for_recordings(cls, settings: Settings | None = None) -> StreamOptions:
+        """``monitor scan``'s default cut: nothing waits on a recording, so utterances may end at
+        longer pauses and run longer (400 ms / 15 s: fewer sentences cut at a comma; on the audio
+        benchmark's clean clips recall 0.913 against 0.870 with the live cut)."""
+        dedup_window_s = settings.dedup_window_s if settings is not None else cls.dedup_window_s
+        return cls(min_silence_ms=MIN_SILENCE_MS, max_utterance_s=MAX_UTTERANCE_S, dedup_window_s=dedup_window_s)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""``monitor scan`` of a recording and ``monitor serve`` fed the same recording in real time
-send the same alerts: one pipeline (monitor/stream) with the same settings, so a show
-re-checked from its recording gets what the live room got (real models, slow)."""
+"""``monitor scan --live-cut`` of a recording and ``monitor serve`` fed the same recording in
+real time send the same alerts: one pipeline (monitor/stream) with the same settings, so a
+show re-checked from its recording gets what the live room got (real models, slow)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_scan_of_a_file_and_serve_of_the_same_audio_send_the_same_alerts(
 
     server = make_server(max_ingest_speed=8.0)
     scanned: list[Alert] = []
-    assert scan_files([recording], settings=server.server.settings, emit=scanned.append) == 0
+    assert scan_files([recording], settings=server.server.settings, emit=scanned.append, live_cut=True) == 0
     served = asyncio.run(
         stream_room(server.url("/v1/ingest"), "ingest-token", room_id="room-a", pcm=pcm, speed=1.0)
     )
