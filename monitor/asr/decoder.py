@@ -209,6 +209,45 @@ class WhisperDecoder:
         )
         return self._hypothesis(result, keep_step_logits)
 
+    def decode_batch(
+        self,
+        items: list[tuple[Features, Prompt, int]],
+        *,
+        beam_size: int = 1,
+        keep_step_logits: bool = False,
+    ) -> list[Hypothesis]:
+        """:meth:`decode` of several utterances (``(features, prompt, max_new_tokens)`` each, e.g. of
+        different rooms) in one search per encoder window size: the decoder's steps run as one
+        batch. Greedy results equal :meth:`decode`'s token for token (checked on the sample
+        clips); the length cap is the batch's largest, so only a runaway loop can run longer.
+        Measured on 2 CPU cores: 4 utterances in 0.29 s instead of 0.64 s (benchmarks/cluster.py)."""
+        import ctranslate2
+
+        results: list[Hypothesis | None] = [None] * len(items)
+        groups: dict[int, list[int]] = {}
+        for index, (features, _prompt, _max_new) in enumerate(items):
+            groups.setdefault(features.window_frames, []).append(index)
+        for indices in groups.values():
+            stacked = np.concatenate([np.asarray(items[i][0].encoder_output) for i in indices])
+            longest = max(
+                len(items[i][1]) + max(1, min(WHISPER_MAX_LENGTH - len(items[i][1]), items[i][2])) for i in indices
+            )
+            batch = self._model.model.generate(
+                ctranslate2.StorageView.from_array(stacked),
+                [list(items[i][1].tokens) for i in indices],
+                beam_size=beam_size,
+                max_length=min(longest, WHISPER_MAX_LENGTH),
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=self._suppress_tokens,
+                max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX,
+                return_logits_vocab=keep_step_logits,
+            )
+            for i, result in zip(indices, batch, strict=True):
+                results[i] = self._hypothesis(result, keep_step_logits)
+        return [r for r in results if r is not None]
+
     def _hypothesis(self, result: Any, keep_step_logits: bool) -> Hypothesis:
         """One CTranslate2 ``WhisperGenerationResult`` (best sequence) as a :class:`Hypothesis`."""
         sequence = result.sequences_ids[0]

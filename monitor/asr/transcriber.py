@@ -157,22 +157,7 @@ class Transcriber:
         """Mel frames (10 ms) the encoder sees for ``content_frames`` of audio with this window."""
         return encoder_frames(content_frames, self.window_s)
 
-    def decode(self, audio: np.ndarray, *, room_category: str | None = None) -> RawDecode:
-        """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating.
-
-        With a rescorer and greedy search, the per-step logits are kept for the
-        first-token check of :meth:`scorer`.
-        """
-        duration_s = audio.size / SAMPLE_RATE
-        prompt = self.decoder.prompt(*self.bias.prompt(room_category))
-        features = self.decoder.encode(audio, window_s=self.window_s)
-        hypothesis = self.decoder.decode(
-            features,
-            prompt,
-            beam_size=self.beam_size,
-            max_new_tokens=MIN_TOKENS + math.ceil(duration_s * MAX_TOKENS_PER_S),
-            keep_step_logits=self.rescorer is not None and self.beam_size == 1,
-        )
+    def _raw(self, hypothesis: Hypothesis, features: Features, prompt: Prompt) -> RawDecode:
         if not hypothesis.text:
             return RawDecode(text="", avg_logprob=-10.0, no_speech_prob=1.0, compression_ratio=0.0)
         return RawDecode(
@@ -184,6 +169,46 @@ class Transcriber:
             prompt=prompt,
             first_pass=hypothesis,
         )
+
+    def _token_budget(self, audio: np.ndarray) -> int:
+        return MIN_TOKENS + math.ceil(audio.size / SAMPLE_RATE * MAX_TOKENS_PER_S)
+
+    def transcribe_batch(
+        self, segments: list[SpeechSegment], room_categories: list[str | None]
+    ) -> list[Transcript | None]:
+        """:meth:`transcribe` of several utterances (of any rooms) with one batched decoder search:
+        what a cluster worker does with the jobs it took at once. Same transcripts as one by one."""
+        if len(segments) != len(room_categories):
+            raise ValueError(f"{len(segments)} segments but {len(room_categories)} room categories")
+        live = [i for i, segment in enumerate(segments) if segment.audio.size]
+        prompts = {i: self.decoder.prompt(*self.bias.prompt(room_categories[i])) for i in live}
+        features = {i: self.decoder.encode(segments[i].audio, window_s=self.window_s) for i in live}
+        hypotheses = self.decoder.decode_batch(
+            [(features[i], prompts[i], self._token_budget(segments[i].audio)) for i in live],
+            beam_size=self.beam_size,
+            keep_step_logits=self.rescorer is not None and self.beam_size == 1,
+        )
+        out: list[Transcript | None] = [None] * len(segments)
+        for i, hypothesis in zip(live, hypotheses, strict=True):
+            out[i] = self._finish(segments[i], self._raw(hypothesis, features[i], prompts[i]))
+        return out
+
+    def decode(self, audio: np.ndarray, *, room_category: str | None = None) -> RawDecode:
+        """Run the decoder on float32 16 kHz ``audio`` (at most 30 s) without gating.
+
+        With a rescorer and greedy search, the per-step logits are kept for the
+        first-token check of :meth:`scorer`.
+        """
+        prompt = self.decoder.prompt(*self.bias.prompt(room_category))
+        features = self.decoder.encode(audio, window_s=self.window_s)
+        hypothesis = self.decoder.decode(
+            features,
+            prompt,
+            beam_size=self.beam_size,
+            max_new_tokens=self._token_budget(audio),
+            keep_step_logits=self.rescorer is not None and self.beam_size == 1,
+        )
+        return self._raw(hypothesis, features, prompt)
 
     def scorer(self, raw: RawDecode, *, transcript: str | None = None) -> UtteranceScorer:
         """The decoder's scores of texts on ``raw``'s audio, with the prompt it was decoded with.
@@ -208,7 +233,10 @@ class Transcriber:
         """
         if segment.audio.size == 0:
             return None
-        raw = self.decode(segment.audio, room_category=room_category)
+        return self._finish(segment, self.decode(segment.audio, room_category=room_category))
+
+    def _finish(self, segment: SpeechSegment, raw: RawDecode) -> Transcript | None:
+        """Gate and rescore one decoded utterance."""
         text = gate_text(
             raw.text,
             duration_s=segment.audio.size / SAMPLE_RATE,

@@ -1,8 +1,11 @@
 """``monitor worker``: transcribe utterance jobs from the broker, any number of processes.
 
 Each worker pulls from one durable consumer shared by all workers, so a job goes to one
-worker; it asks for as many jobs as it has decoder slots free (``MONITOR_ASR_WORKERS``),
-so a batch follows its capacity. A job is acknowledged only after its result is stored:
+worker. It takes what is waiting, up to ``MONITOR_WORKER_BATCH_SIZE`` jobs, and transcribes
+them in one batched decoder search (:meth:`~monitor.asr.transcriber.Transcriber.transcribe_batch`:
+utterances of several rooms, one search), then asks again: a busy cluster gets larger
+batches, an idle one answers each utterance at once. More throughput: more worker processes
+(one per core, or per GPU). A job is acknowledged only after its result is stored:
 a worker killed mid-job loses nothing, the broker hands the job to another worker after
 ``JOB_ACK_WAIT_S`` (while working, a worker tells the broker it is still busy). Results
 are stored under the job's key (last message per subject), so a redelivered job that
@@ -22,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from monitor.asr.transcriber import Transcriber, load_transcriber
+from monitor.asr.vad import SpeechSegment
 from monitor.cluster.broker import JOB_ACK_WAIT_S, JOBS_STREAM, RESULTS_STREAM, WORKERS_CONSUMER, Broker, BrokerError
 from monitor.cluster.jobs import UtteranceDone, UtteranceJob, result_subject
 from monitor.cluster.metrics import ClusterMetrics
@@ -42,8 +46,8 @@ class Worker:
         self.transcriber = transcriber
         self.metrics = metrics
         self.name = f"worker-{socket.gethostname()}-{os.getpid()}"
-        self.slots = max(1, settings.asr_workers)
-        self._pool = ThreadPoolExecutor(self.slots, thread_name_prefix="asr")
+        self.batch_max = settings.worker_batch_size
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="asr")
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -51,50 +55,59 @@ class Worker:
 
     async def run(self, broker: Broker) -> None:
         pull = await broker.js.pull_subscribe("monitor.jobs.>", durable=WORKERS_CONSUMER, stream=JOBS_STREAM)
-        log.info("%s taking jobs (%d at a time)", self.name, self.slots)
+        log.info("%s taking jobs (batches of up to %d)", self.name, self.batch_max)
         while not self._stopping.is_set():
             try:
-                msgs = await pull.fetch(self.slots, timeout=FETCH_WAIT_S)
+                msgs = await pull.fetch(self.batch_max, timeout=FETCH_WAIT_S)
             except (TimeoutError, NatsTimeout):
                 continue
-            self.metrics.batch_size.observe(len(msgs))
-            await asyncio.gather(*(self._handle(broker, msg, len(msgs)) for msg in msgs))
+            await self._batch(broker, msgs)
 
-    async def _handle(self, broker: Broker, msg: Msg, batch_size: int) -> None:
-        info = msg.metadata
-        if info.num_delivered > 1:
-            self.metrics.redeliveries.inc()
-        try:
-            job, segment = UtteranceJob.decode(msg.data, subject=msg.subject)
-        except BrokerError as exc:
-            log.error("dropping a malformed job: %s", exc)
-            await msg.term()
+    async def _batch(self, broker: Broker, msgs: list[Msg]) -> None:
+        """Transcribe the jobs taken at once in one batched decode, store each result, then ack."""
+        jobs: list[tuple[Msg, UtteranceJob, SpeechSegment]] = []
+        for msg in msgs:
+            if msg.metadata.num_delivered > 1:
+                self.metrics.redeliveries.inc()
+            try:
+                job, segment = UtteranceJob.decode(msg.data, subject=msg.subject)
+            except BrokerError as exc:
+                log.error("dropping a malformed job: %s", exc)
+                await msg.term()
+                continue
+            if await broker.last(RESULTS_STREAM, result_subject(job.session_id, job.key)) is not None:
+                await msg.ack()  # finished before a crash or a redelivery: nothing to do
+                continue
+            jobs.append((msg, job, segment))
+        if not jobs:
             return
-        subject = result_subject(job.session_id, job.key)
-        if await broker.last(RESULTS_STREAM, subject) is not None:
-            await msg.ack()  # finished before a crash or a redelivery: nothing to do
-            return
-        loop = asyncio.get_running_loop()
+        self.metrics.batch_size.observe(len(jobs))
         began = time.perf_counter()
-        work = loop.run_in_executor(
-            self._pool, lambda: self.transcriber.transcribe(segment, room_category=job.room_category)
+        work = asyncio.get_running_loop().run_in_executor(
+            self._pool,
+            self.transcriber.transcribe_batch,
+            [segment for _, _, segment in jobs],
+            [job.room_category for _, job, _ in jobs],
         )
-        while True:  # keep the job ours while the decoder works
+        while True:  # keep the jobs ours while the decoder works
             done, _ = await asyncio.wait({work}, timeout=JOB_ACK_WAIT_S / 3)
             if done:
                 break
-            await msg.in_progress()
+            await asyncio.gather(*(msg.in_progress() for msg, _, _ in jobs))
         try:
-            transcript = work.result()
+            transcripts = work.result()
         except Exception:
-            log.exception("job %s of session %s failed; it will be retried", job.key, job.session_id)
-            await msg.nak(delay=1.0)
+            log.exception("a batch of %d jobs failed; they will be retried", len(jobs))
+            await asyncio.gather(*(msg.nak(delay=1.0) for msg, _, _ in jobs))
             return
-        self.metrics.jobs.inc()
-        self.metrics.job_seconds.observe(time.perf_counter() - began)
-        done_msg = UtteranceDone(job.key, job.created_ms, transcript, self.name, batch_size)
-        await broker.publish(subject, done_msg.encode(), msg_id=f"result.{job.session_id}.{job.key}")
-        await msg.ack()
+        elapsed = time.perf_counter() - began
+        for (msg, job, _), transcript in zip(jobs, transcripts, strict=True):
+            self.metrics.jobs.inc()
+            self.metrics.job_seconds.observe(elapsed)
+            done_msg = UtteranceDone(job.key, job.created_ms, transcript, self.name, len(jobs))
+            await broker.publish(result_subject(job.session_id, job.key), done_msg.encode(),
+                                 msg_id=f"result.{job.session_id}.{job.key}")  # fmt: skip
+            await msg.ack()
 
 
 async def run_worker(settings: Settings) -> int:
