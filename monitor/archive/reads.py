@@ -99,6 +99,12 @@ class ArchiveReader:
         with self._log.lock:
             return self._log.index.session_record(session_id)
 
+    def uncovered_alerts(self, room_id: str, since: str = "") -> list[str]:
+        """Evidence ids of the room's alert records no session record covers yet (its session is
+        still live, or was lost), oldest first."""
+        with self._log.lock:
+            return self._log.index.uncovered_alerts(room_id, since)
+
     def session_alerts(self, session_record_id: str) -> list[EvidenceSummary]:
         """The alert records of the session whose record is ``session_record_id``, oldest first."""
         with self._log.lock:

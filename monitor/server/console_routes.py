@@ -68,6 +68,14 @@ STATIC_FILES = {
 
 EVIDENCE_ID_PATTERN = r"^[0-9a-f]{32}$"
 
+SIGN_IN_ROLES = CONSOLE_ROLES | {"inspector"}
+"""Roles that may sign in to the console. An ``inspector`` gets the inspection view only: every
+other route still checks its own roles (alerts, rooms, evidence, decisions refuse it)."""
+
+ANCHOR_COUNTS = ("alerts", "confirmed", "dismissed", "inspected", "reports", "inspections",
+                 "inspections_consistent", "inspections_inconsistent")
+"""What ``GET /v1/anchors`` adds up per anchor (and gives per bucket): the archive's anchor rows."""
+
 CATEGORY_TITLES_EN = {
     "absolute_claim": "Absolute claims",
     "medical_claim": "Medical and disease claims",
@@ -285,8 +293,9 @@ class ConsoleRoutes:
             grant = authenticate(self._tokens, request.headers)
             if isinstance(grant, Denial):
                 raise Refusal(grant.status, grant.reason)
-            if grant.role not in CONSOLE_ROLES:
-                raise Refusal(403, f"role {grant.role!r} may not use the console; needs moderator or admin")
+            if grant.role not in SIGN_IN_ROLES:
+                raise Refusal(403, f"role {grant.role!r} may not use the console; needs moderator, admin or "
+                                   "inspector")
             session_id, expires_at = self.sessions.create(grant)
             log.info("console sign-in: %s (%s)", grant.identity, grant.role)
             return json_response(200, _who(grant, expires_at), {"Set-Cookie": self.sessions.cookie(session_id)})
@@ -318,20 +327,25 @@ def _who(grant: Grant, expires_at: float | None) -> dict[str, Any]:
 
 
 def anchors_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group :meth:`EvidenceIndex.anchor_record` rows per anchor with totals and a confirmed rate."""
+    """Group :meth:`EvidenceIndex.anchor_record` rows per anchor with totals and a confirmed rate.
+
+    Per anchor and per bucket: alerts and the decisions in force (``confirmed``, ``dismissed``,
+    ``inspected``), viewer ``reports``, inspection tickets opened (``inspections``) and their outcome
+    in force (``inspections_consistent``, ``inspections_inconsistent``; the rest are still open)."""
     anchors: dict[str | None, dict[str, Any]] = {}
     for row in rows:
         entry = anchors.setdefault(
-            row["anchor_id"],
-            {"anchor_id": row["anchor_id"], "alerts": 0, "confirmed": 0, "dismissed": 0, "inspected": 0,
-             "series": []},
+            row["anchor_id"], {"anchor_id": row["anchor_id"], **dict.fromkeys(ANCHOR_COUNTS, 0), "series": []},
         )
-        for key in ("alerts", "confirmed", "dismissed", "inspected"):
-            entry[key] += row[key]
-        entry["series"].append({k: row[k] for k in ("bucket", "alerts", "confirmed", "dismissed", "inspected")})
+        counts = {key: int(row.get(key) or 0) for key in ANCHOR_COUNTS}
+        for key, value in counts.items():
+            entry[key] += value
+        entry["series"].append({"bucket": row["bucket"], **counts})
     for entry in anchors.values():
         decided = entry["confirmed"] + entry["dismissed"]
         entry["undecided"] = entry["alerts"] - decided - entry["inspected"]
         entry["confirmed_share_of_decided"] = round(entry["confirmed"] / decided, 4) if decided else None
+        entry["inspections_open"] = (
+            entry["inspections"] - entry["inspections_consistent"] - entry["inspections_inconsistent"]
+        )
     return sorted(anchors.values(), key=lambda a: (-a["confirmed"], -a["alerts"], str(a["anchor_id"])))
-

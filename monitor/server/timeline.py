@@ -12,7 +12,10 @@ read (pure)::
 Stream time restarts with each session (a stream started without ``seq`` begins at 0), so
 items are ordered by session (when it started), then by stream seconds within it; every
 item names its ``session_id``. A report not placed in any session (the room was not live
-and ``stream_time`` was not given) is its own group, at the time it was received.
+and ``stream_time`` was not given) is its own group, at the time it was received. Archived alerts
+that no session record covers and no live session here holds (the session has not ended, or runs
+on another gateway, or was lost in a crash) are one more group (``session_id`` null), at the time
+of the first of them.
 
 The same reads decide which reports no alert explains (:meth:`RoomHistory.undetected`):
 a report with no alert of its session within :data:`DETECTION_WINDOW_S` of its stream time.
@@ -55,6 +58,10 @@ TIMELINE_MAX_SESSIONS = 20
 
 MAX_SESSIONLESS_REPORTS = 1000
 """Reports placed in no session that one timeline reads (the latest ones)."""
+
+MAX_UNCOVERED_ALERTS = 1000
+"""Archived alerts of a room that no session record covers (nor a live session holds) that one
+timeline reads (the latest ones)."""
 
 _ORDER = {"utterance": 0, "alert": 1, "report": 2}
 
@@ -257,6 +264,9 @@ class RoomHistory:
             assert view.session_id is not None
             view.reports = self.reports_of(self._archive.reports(session_id=view.session_id))
         if session_id is None:
+            pending = self.unsessioned_view(room_id, views)
+            if pending is not None:
+                views.append(pending)
             loose = self.reports_of(
                 self._archive.reports(room_id=room_id, sessionless=True, limit=MAX_SESSIONLESS_REPORTS)
             )
@@ -264,6 +274,30 @@ class RoomHistory:
                 views.append(SessionView(session_id=None, started_at=report["received_at"], live=False,
                                          room_id=room_id, anchor_id=report["anchor_id"], reports=[report]))
         return views
+
+    def unsessioned_view(self, room_id: str, views: Iterable[SessionView]) -> SessionView | None:
+        """The room's archived alerts that no session record covers and no live view holds: those of
+        a session not ended (or archived) yet that this process does not hold (another gateway's,
+        or alerts archived without a live session), and those of a session lost in a crash. One
+        group (``session_id`` None) at the time of its first alert; None when there are none."""
+        held = {a.get("evidence_id") for v in views for a in v.alerts}
+        ids = [i for i in self._archive.reader.uncovered_alerts(room_id) if i not in held][-MAX_UNCOVERED_ALERTS:]
+        alerts: list[dict[str, Any]] = []
+        first: str | None = None
+        anchor: str | None = None
+        for evidence_id in ids:
+            alert = self._json_part(evidence_id, "alert")
+            if alert is None:
+                continue
+            alerts.append({**alert, "evidence_id": evidence_id})
+            summary = self._archive.reader.require(evidence_id) if first is None else None
+            if summary is not None:
+                first = summary.event_time or summary.recorded_at
+                anchor = summary.anchor_id
+        if not alerts or first is None:
+            return None
+        return SessionView(session_id=None, started_at=first, live=False, room_id=room_id, anchor_id=anchor,
+                           alerts=alerts)
 
     # -- reported, not detected ----------------------------------------------------------------
     def undetected(self, *, room_id: str | None, limit: int, scan: int) -> list[dict[str, Any]]:

@@ -82,3 +82,24 @@ def test_certified_purity_claims_open_one_ticket_per_product_and_an_outcome_clos
     report = verify_archive(served.data_dir)
     assert report.ok, report.problems
     assert (report.inspection_claims, report.inspection_outcomes) == (3, 1)
+
+    # the anchor record (GET /v1/anchors) carries the viewer reports and the inspection outcomes
+    served.request("/v1/reports", method="POST", token="ingest-token",
+                   body={"room_id": "room-a", "viewer_id": "v1", "stream_time": 31.0, "reason": "说是足金"})
+    status, record = served.json("/v1/anchors?bucket=day")
+    assert status == 200
+    (anchor,) = [a for a in record["anchors"] if a["anchor_id"] == "anchor-1"]
+    assert (anchor["reports"], anchor["inspections"], anchor["inspections_consistent"],
+            anchor["inspections_inconsistent"], anchor["inspections_open"]) == (1, 2, 0, 1, 1)
+    assert anchor["alerts"] == 5 and sum(s["inspections"] for s in anchor["series"]) == 2
+    assert sum(s["reports"] for s in anchor["series"]) == 1
+
+
+def test_an_inspector_signs_in_to_the_console_and_sees_only_inspections(served: ArchiveServer) -> None:
+    status, who = served.json("/console/session", token="inspector-token")
+    assert status == 200 and (who["role"], who["identity"]) == ("inspector", "Inspector Li")
+    assert served.request("/console/session", token="ingest-token")[0] == 403
+    assert served.json("/v1/inspections", token="inspector-token")[0] == 200
+    assert served.request("/v1/taxonomy", token="inspector-token")[0] in (200, 404)  # titles, if lexicons are set
+    for path in ("/v1/rooms", "/v1/anchors", "/v1/decisions.jsonl", "/v1/claims", "/v1/evidence/" + "0" * 32):
+        assert served.request(path, token="inspector-token")[0] == 403, path

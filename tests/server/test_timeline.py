@@ -94,3 +94,30 @@ def test_timeline_route_across_a_finished_and_a_live_session(served: ArchiveServ
                  "/v1/inspections/{ticket_id}/outcome"):
         assert path in openapi, path
     assert {"202", "400", "401", "403", "503"} <= set(openapi["/v1/reports"]["post"]["responses"])
+
+
+def test_timeline_shows_archived_alerts_whose_session_has_not_ended(served: ArchiveServer) -> None:
+    """Alerts in the archive with no session record yet (the session runs on, elsewhere or not at all
+    in this process) are on the timeline; a live session's alerts are not listed twice."""
+    pending = [make_alert(312.4, room="room-b", anchor="anchor-2"),
+               make_alert(312.4, room="room-b", anchor="anchor-2", category="precious_metal_claim")]
+    for alert in pending:
+        alert.evidence_id = served.archive.record_alert(alert, clip=None, clip_start=None, transcript=alert.text)
+    status, answer = served.json("/v1/rooms/room-b/timeline?since_s=282.4&until_s=345.9")
+    assert status == 200 and answer["sessions"] == []
+    assert [(i["type"], i["session_id"], i["evidence_id"]) for i in answer["items"]] == [
+        ("alert", None, pending[0].evidence_id), ("alert", None, pending[1].evidence_id)]
+    assert answer["items"][1]["category"] == "precious_metal_claim"
+    assert served.json("/v1/rooms/room-b/timeline?since_s=400")[1]["items"] == []
+
+    # a live session here: its alerts come once (from the session), the room-b ones stay in their own room
+    live = served.live_session("s-live", room="room-a")
+    served.send_alerts(live, [make_alert(2.0)])
+    items = served.json("/v1/rooms/room-a/timeline")[1]["items"]
+    assert [(i["type"], i["session_id"]) for i in items] == [("alert", "s-live")]
+    # once the session is archived its record covers the alert: still once, now under the session
+    served.end_session(live)
+    served.archive.record_session(session_id="s-live", room_id="room-a", anchor_id="anchor-1", transcript=[],
+                                  started_at=live.started_at, ended_at=datetime.now(UTC))
+    items = served.json("/v1/rooms/room-a/timeline")[1]["items"]
+    assert [(i["type"], i["session_id"]) for i in items] == [("alert", "s-live")]
