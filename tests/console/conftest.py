@@ -27,6 +27,7 @@ TOKENS = {
     "tok-alice": TokenGrant(role="moderator", name="Mod Alice"),
     "tok-bob": TokenGrant(role="moderator", name="Mod Bob"),
     "tok-anchor": TokenGrant(role="anchor", rooms=["room-7"]),
+    "tok-inspector": TokenGrant(role="inspector", name="Inspector Li"),
 }
 
 

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from websockets.exceptions import InvalidStatus
 
 from monitor.alerts import Alert, Effect, explanation
 from monitor.archive import verify_archive
+from monitor.room import RoomContext
 from monitor.server.client import stream_room
 from tests.archive.conftest import make_clip
 from tests.server.conftest import RunningServer, pcm, silence
@@ -292,6 +294,8 @@ def scale_load(console_server: RunningServer) -> dict[str, Any]:
           "category": "jewelry"}]
     server.server.console._rooms = lambda: real_rooms() + fake_rooms
     alerts = synthetic_alerts(SCALE_ROOMS, SCALE_ALERTS)
+    # first, so that the keyboard utterance below stays the room's newest card (the archive is replayed too)
+    ticket_id = open_inspection_ticket(server)
     text = "这个足金手镯是果丽级别的，送人有面子"
     evidence = server.server.resources.evidence
     keyboard = []
@@ -317,7 +321,96 @@ def scale_load(console_server: RunningServer) -> dict[str, Any]:
 
     started = time.perf_counter()
     server.call(publish())
-    return {"alerts": alerts, "keyboard": keyboard, "publish_s": time.perf_counter() - started}
+    published_s = time.perf_counter() - started
+    return {"alerts": alerts, "keyboard": keyboard, "publish_s": published_s, "ticket_id": ticket_id}
+
+
+def open_inspection_ticket(server: RunningServer) -> str:
+    """An inspection ticket as a live room opens one: an info-level purity claim (足金, certified, so
+    lowered to info) archived with its clip in room shop-kbd (its session has not ended: no session
+    record), handed to the server's inspection desk with the session's product context, as a live
+    room's alerts are. Its ticket id."""
+    text = "这款足金手镯有检测证书，足金999"
+    alert = Alert(
+        room_id=KEYBOARD_ROOM, anchor_id="anchor-kbd", category="precious_metal_claim", severity="info",
+        rule_id="PM-001", matched="足金", source="lexicon", confidence=0.9, text=text, start=330.0, end=333.5,
+        reminder="提到“足金”请同时出示检测证书", regulation="GB 11887-2012",
+        explanation=[explanation("certified", Effect.LOWERED, "商品已登记“足金”检测证书：降为待核实")],
+    )
+    alert.evidence_id = server.server.resources.evidence.record_alert(
+        alert, clip=make_clip(3.5, 2), clip_start=329.5, transcript=text)
+    session = SimpleNamespace(session_id="s-kbd", room_id=KEYBOARD_ROOM, anchor_id="anchor-kbd",
+                              context=RoomContext(category="jewelry", product="足金手镯 20 g", certified=["足金"]))
+
+    async def claim() -> None:
+        server.server.inspections.on_alerts(session, [alert.wire()])  # type: ignore[arg-type]
+        await server.server.inspections.wait_idle()
+
+    server.call(claim())
+    (ticket,) = server.server.resources.evidence.require().tickets(status="open")
+    assert ticket["room_id"] == KEYBOARD_ROOM and ticket["claims"] == 1
+    return str(ticket["ticket_id"])
+
+
+def record_inspection(
+    browser: Any, server: RunningServer, ticket_id: str, viewport: tuple[int, int], screenshot: Path | None
+) -> str:
+    """An inspector signs in, opens the ticket, plays the claim and records an outcome through the page
+    (only if still open: the first viewport records it, the second sees it closed). What was seen."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.goto(server.http + "/console")
+    page.fill("#token", "tok-inspector")
+    page.click("#sign-in-button")
+    page.wait_for_selector("#sign-in", state="hidden")
+    page.wait_for_selector("#inspections-view:not([hidden])", timeout=WAIT_MS)
+    # an inspector sees the inspection view only: no alerts, no anchor record, no export, no socket
+    for hidden in ('.tab[data-view="alerts-view"]', '.tab[data-view="anchors-view"]', "#export-link", "#conn"):
+        assert page.is_hidden(hidden), hidden
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    page.select_option("#i-status", "")
+    row = f'#ticket-table tbody tr[data-ticket-id="{ticket_id}"]'
+    page.wait_for_selector(row, timeout=WAIT_MS)
+    page.click(row)
+    detail = f'#ticket-detail[data-ticket-id="{ticket_id}"]'
+    page.wait_for_selector(detail, timeout=WAIT_MS)
+    assert "足金手镯 20 g" in page.text_content("#ticket-detail h2")
+    assert page.text_content(f"{detail} .claim-spoken .c-text mark") == "足金"
+    assert "shop-kbd" in page.text_content(f"{detail} .d-fields") and "anchor-kbd" in page.text_content(detail)
+    page.click(f"{detail} .claim-spoken .play-claim")
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#ticket-detail .claim-audio');"
+        " return a && a.duration > 0 && (a.currentTime > 0 || a.ended); }", timeout=30_000)
+    status = page.get_attribute(detail, "data-status")
+    if status == "open":
+        page.click(f"{detail} .record-outcome")  # no outcome chosen: refused in the page
+        assert "一致或不符" in page.text_content(f"{detail} .outcome-status")
+        page.check(f"{detail} .choice-inconsistent input")
+        page.fill(f"{detail} .outcome-form .certificate", "NGTC-2026-0815")
+        page.fill(f"{detail} .outcome-form .note", "实测含金量 985‰，低于足金 990‰")
+        page.click(f"{detail} .record-outcome")
+        page.wait_for_selector('#ticket-detail[data-status="closed"] .outcome-history li.inconsistent',
+                               timeout=WAIT_MS)
+        page.wait_for_selector("#ticket-detail .outcome-status.ok", timeout=WAIT_MS)
+        seen = "recorded through the page"
+    else:
+        page.wait_for_selector(f"{detail} .outcome-history li.inconsistent", timeout=WAIT_MS)
+        seen = "closed ticket shows its outcome"
+    assert "NGTC-2026-0815" in page.text_content(f"{detail} .outcome-history")
+    assert page.is_visible(f"{detail} .record-outcome")  # a later outcome may correct it
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot))
+    # the server has it, and only inspectors and admins may record one
+    answer = page.request.get(server.http + f"/v1/inspections/{ticket_id}")
+    assert answer.status == 200
+    ticket = answer.json()
+    assert (ticket["status"], ticket["outcome"]) == ("closed", "inconsistent")
+    (outcome,) = ticket["outcomes"]
+    assert (outcome["by"], outcome["certificate"], outcome["note"]) == (
+        "Inspector Li", "NGTC-2026-0815", "实测含金量 985‰，低于足金 990‰")
+    assert page.request.get(server.http + "/v1/rooms").status == 403
+    context.close()
+    return seen
 
 
 def route_status(server: RunningServer, method: str, path: str, token: str, body: bytes | None = None) -> int:
@@ -436,6 +529,10 @@ def test_console_at_platform_scale(
         report_id = answer.json()["report_id"]
         page.wait_for_selector(f'#detail .timeline li.report[data-report-id="{report_id}"]', timeout=WAIT_MS)
         reported = "shown on the timeline"
+    # the room's session has not ended (no session record): its archived alerts are on the timeline anyway
+    page.wait_for_selector('#detail .timeline-box[data-source="server"] li.alert.current', timeout=WAIT_MS)
+    assert page.locator("#detail .timeline li.alert.current").count() == 2
+    assert page.locator("#detail .timeline li.alert").count() == 3  # and the purity claim 15 s later
     page.screenshot(path=str(screenshot_dir / f"console-detail-{size}.png"))
 
     if undecided:
@@ -455,10 +552,15 @@ def test_console_at_platform_scale(
             assert record["decisions"][0]["by"] == "Mod Alice"
         assert record["decisions"][0]["reason"] == "否定或澄清语境（如“不能治病”）"
 
-    inspected = "skipped: no inspection route is served yet"
-    if route_status(server, "GET", "/v1/inspections", "tok-alice") != 404:
-        inspected = ("skipped: /v1/inspections is served, but a ticket needs an info-level purity claim in a live "
-                     "room with a product context and an inspector token; not exercised here")
+    # an inspector records the outcome of the purity claim's ticket in the page; archived and verified
+    shot = screenshot_dir / "console-inspection-1280x720.png" if size == "1280x720" else None
+    inspected = record_inspection(browser, server, scale_load["ticket_id"], viewport, shot)
+    report = verify_archive(server.server.settings.data_dir)
+    assert report.ok, report.problems
+    assert (report.inspection_claims, report.inspection_outcomes) == (1, 1)
+    anchors = page.request.get(server.http + "/v1/anchors").json()["anchors"]
+    (kbd,) = [a for a in anchors if a["anchor_id"] == "anchor-kbd"]
+    assert (kbd["inspections"], kbd["inspections_inconsistent"]) == (1, 1)
 
     # the English switch is remembered
     page.click("#lang")

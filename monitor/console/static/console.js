@@ -6,6 +6,8 @@
 //   ws  /v1/alerts?include=rooms,decisions,claims[,reports]&since=...  (decisions are sent here)
 //   GET /v1/taxonomy, /v1/rooms, /v1/claims, /v1/rooms/<id>/timeline, /v1/evidence/<id>[/clip],
 //       /v1/anchors, /v1/decisions.jsonl;  POST/DELETE /v1/claims
+//   GET /v1/inspections[/<id>], /v1/inspections/<id>/claims/<evidence id>/clip; POST /v1/inspections/<id>/outcome
+// What a role sees follows what the server lets it read: an inspector gets the inspection view only.
 'use strict';
 
 const SEVERITY_RANK = {info: 0, warning: 1, violation: 2};
@@ -17,12 +19,15 @@ const MAX_RECONNECT_DELAY_MS = 10000;
 const ROOMS_REFRESH_MS = 2000;   // /v1/rooms at most this often while alerts arrive
 const TIMELINE_WINDOW_S = 30;    // the detail's timeline: utterances this far before and after
 const LANG_KEY = 'monitor.console.lang';
+const MODERATION_ROLES = new Set(['moderator', 'admin']);  // alerts, rooms, evidence, decisions, anchor record
+const INSPECTION_READ_ROLES = new Set(['inspector', 'moderator', 'admin']);
+const OUTCOME_ROLES = new Set(['inspector', 'admin']);
 
 const I18N = {
   zh: {
     title: '审核台', conn_title: '告警连接', tab_alerts: '告警', tab_anchors: '主播档案', help_title: '快捷键 (?)',
     export: '导出决定 (JSONL)', sign_out: '退出', sign_in: '登录',
-    sign_in_hint: '粘贴审核员令牌。令牌只在一次请求头中发送，页面不会保存。', token_placeholder: '审核员令牌',
+    sign_in_hint: '粘贴审核员或质检员令牌。令牌只在一次请求头中发送，页面不会保存。', token_placeholder: '审核员或质检员令牌',
     help_heading: '键盘快捷键', key_jk: '下一条 / 上一条（跳过他人正在处理的）', key_c: '确认违规（所选命中）',
     key_d: '驳回：选择理由（1–5），或输入理由后回车', key_i: '送检（贵金属、珠宝玉石）', key_p: '播放片段',
     key_num: '勾选 / 取消第 N 个命中', key_slash: '搜索直播间、主播或文字', key_esc: '关闭弹窗，离开输入框',
@@ -68,12 +73,28 @@ const I18N = {
     chart_title: (a, b) => `${a}：每${b === 'hour' ? '小时' : '天'}告警与确认违规`,
     legend: ['告警', '确认违规', '驳回'], none: '无', anchor_totals: (a) => `${a.alerts} 条告警，${a.confirmed} 确认，${a.dismissed} 驳回，${a.inspected} 送检，${a.undecided} 待处理。`,
     room_live: '直播中', room_grace: '连接中断，等待恢复', room_ended: '未在直播',
+    tab_inspections: '质检', i_status: '状态', i_open: '待检', i_closed: '已出结果', i_all: '全部',
+    inspections_hint: '贵金属纯度与珠宝玉石真伪宣称（待核实级别）自动开单；质检员记录检测结果，结果写入证据存档。',
+    select_ticket: '选择一张质检单。', tickets_count: (n) => `${n} 张`, no_tickets: '没有质检单。',
+    ticket_cols: ['直播间', '主播', '商品', '宣称', '开单时间', '结果'],
+    ticket_title: (product) => `质检单：${product || '（未标明商品）'}`,
+    room: '直播间', anchor: '主播', product: '商品', room_category: '直播间类目', session: '场次', opened: '开单时间',
+    claims_spoken: (n) => `直播中的宣称（原话，${n} 条）`, claim_purged: '（已按保存期限清除）',
+    play_claim: '播放原声', outcome_consistent: '与宣称一致', outcome_inconsistent: '与宣称不符', outcome_open: '待检',
+    outcome_heading: '检测结果', outcome_history: '结果记录', record_heading: '记录检测结果',
+    revise_heading: '更正检测结果（新结果生效，旧结果仍留在存档）', certificate: '证书编号', note: '备注',
+    certificate_placeholder: '如 NGTC-2026-001', note_placeholder: '检测说明（可选）', record_outcome: '记录结果',
+    outcome_needed: '请选择检测结果：一致或不符。', outcome_saved: (id) => `已记录并存档（结果 ${id.slice(0, 8)}…）。`,
+    outcome_failed: (s, m) => `记录失败（${s}）：${m}`, outcome_read_only: '只有质检员或管理员可以记录检测结果。',
+    outcome_by: (o) => `${o.by} · ${o.at}${o.certificate ? ' · 证书 ' + o.certificate : ''}${o.note ? ' · ' + o.note : ''}`,
+    ticket_error: (s, m) => `读取失败（${s}）：${m}`,
+    inspections_figure: (a) => `${a.inspections}（一致 ${a.inspections_consistent}，不符 ${a.inspections_inconsistent}）`,
   },
   en: {
     title: 'Moderator console', conn_title: 'alerts socket', tab_alerts: 'Alerts', tab_anchors: 'Anchor record',
     help_title: 'Keyboard shortcuts (?)', export: 'Export decisions (JSONL)', sign_out: 'Sign out', sign_in: 'Sign in',
-    sign_in_hint: 'Paste your moderator token. It is sent once, in a request header, and never stored by this page.',
-    token_placeholder: 'moderator token', help_heading: 'Keyboard shortcuts',
+    sign_in_hint: 'Paste your moderator or inspector token. It is sent once, in a request header, and never stored by this page.',
+    token_placeholder: 'moderator or inspector token', help_heading: 'Keyboard shortcuts',
     key_jk: 'next / previous card (skips cards another moderator holds)', key_c: 'confirm violation (ticked hits)',
     key_d: 'dismiss: pick a reason (1–5), or type one and press Enter', key_i: 'send to inspection (metal, gems)',
     key_p: 'play the clip', key_num: 'tick / untick hit N', key_slash: 'search rooms, anchors, text',
@@ -124,6 +145,23 @@ const I18N = {
     legend: ['alerts', 'confirmed violations', 'dismissed'], none: 'none',
     anchor_totals: (a) => `${a.alerts} alerts, ${a.confirmed} confirmed, ${a.dismissed} dismissed, ${a.inspected} sent to inspection, ${a.undecided} undecided.`,
     room_live: 'live', room_grace: 'connection dropped, waiting for a resume', room_ended: 'not live',
+    tab_inspections: 'Inspections', i_status: 'Status', i_open: 'open', i_closed: 'outcome recorded', i_all: 'all',
+    inspections_hint: 'Info-level precious-metal purity and gem claims open a ticket; inspectors record the outcome, archived with the evidence.',
+    select_ticket: 'Select a ticket.', tickets_count: (n) => `${n} tickets`, no_tickets: 'No tickets.',
+    ticket_cols: ['Room', 'Anchor', 'Product', 'Claims', 'Opened', 'Outcome'],
+    ticket_title: (product) => `Inspection: ${product || '(no product named)'}`,
+    room: 'Room', anchor: 'Anchor', product: 'Product', room_category: 'Room category', session: 'Session', opened: 'Opened',
+    claims_spoken: (n) => `Claims as spoken (${n})`, claim_purged: '(purged after its retention period)',
+    play_claim: 'Play', outcome_consistent: 'consistent with the claim', outcome_inconsistent: 'inconsistent with the claim',
+    outcome_open: 'open', outcome_heading: 'Outcome', outcome_history: 'Outcomes recorded', record_heading: 'Record the outcome',
+    revise_heading: 'Correct the outcome (the new one is in force; the old one stays in the archive)',
+    certificate: 'Certificate no.', note: 'Note', certificate_placeholder: 'e.g. NGTC-2026-001',
+    note_placeholder: 'what the test found (optional)', record_outcome: 'Record outcome',
+    outcome_needed: 'Choose an outcome: consistent or inconsistent.', outcome_saved: (id) => `Recorded and archived (outcome ${id.slice(0, 8)}…).`,
+    outcome_failed: (s, m) => `Not recorded (${s}): ${m}`, outcome_read_only: 'Only inspectors and admins record outcomes.',
+    outcome_by: (o) => `${o.by} at ${o.at}${o.certificate ? ', certificate ' + o.certificate : ''}${o.note ? ', ' + o.note : ''}`,
+    ticket_error: (s, m) => `Could not read (${s}): ${m}`,
+    inspections_figure: (a) => `${a.inspections} (${a.inspections_consistent} consistent, ${a.inspections_inconsistent} inconsistent)`,
   },
 };
 
@@ -167,6 +205,9 @@ const state = {
   requestSeq: 0,
   roomsTimer: null,
   timelineSeq: 0,
+  ticket: null,           // the inspection ticket shown (GET /v1/inspections/<id>)
+  ticketSeq: 0,
+  ticketNotice: null,     // {ticketId, outcomeId}: the outcome this page just recorded
 };
 // Figures for the browser test and for anyone profiling the page.
 window.consoleStats = {alerts: 0, cards: 0, visible: 0, rooms: 0, roomsVisible: 0, lastRenderMs: 0,
@@ -203,6 +244,7 @@ function applyLanguage() {
   scheduleRender();
   renderDetail();
   if (!$('anchors-view').hidden) loadAnchors();
+  if (!$('inspections-view').hidden && state.signedIn) loadTickets();
 }
 
 function toggleLanguage() {
@@ -308,10 +350,24 @@ function signedIn(who) {
   $('sign-in-error').textContent = '';
   $('who').textContent = `${who.identity} (${who.role})`;
   $('sign-out').hidden = false;
+  state.ticket = null;
+  state.ticketNotice = null;
+  const moderates = MODERATION_ROLES.has(who.role);
+  // tabs and links for what this role may read; the server refuses the rest anyway
+  for (const tab of document.querySelectorAll('.tab')) {
+    tab.hidden = tab.dataset.view === 'inspections-view' ? !INSPECTION_READ_ROLES.has(who.role) : !moderates;
+  }
+  $('export-link').hidden = !moderates;
+  $('conn').hidden = !moderates;
   loadTaxonomy();
-  connect();
-  refreshRooms();
-  refreshClaims();
+  if (moderates) {
+    connect();
+    refreshRooms();
+    refreshClaims();
+    if (!$('inspections-view').hidden) loadTickets();
+  } else {
+    showView('inspections-view');
+  }
 }
 
 async function signOut() {
@@ -1363,7 +1419,10 @@ async function loadAnchors() {
     const values = [anchor.anchor_id || t('none'), anchor.alerts, anchor.confirmed, anchor.dismissed,
       anchor.inspected, anchor.undecided, share === null ? '-' : `${Math.round(share * 100)} %`];
     if (hasReports) values.push(extraFigure(anchor.reports));
-    if (hasInspections) values.push(extraFigure(anchor.inspections));
+    if (hasInspections) {
+      values.push(typeof anchor.inspections === 'number' && anchor.inspections_consistent !== undefined
+        ? t('inspections_figure', anchor) : extraFigure(anchor.inspections));
+    }
     values.forEach((value, i) => {
       const cell = row.insertCell();
       cell.textContent = value;
@@ -1436,12 +1495,271 @@ function drawChart(anchor, bucket) {
   box.append(el('p', 'muted', t('anchor_totals', anchor)));
 }
 
+// ---- inspections: tickets opened by info-level purity and gem claims ---------------------------------------
+
+function outcomeBadge(outcome) {
+  const key = outcome ? `outcome_${outcome}` : 'outcome_open';
+  return el('span', `badge outcome-${outcome || 'open'}`, t(key));
+}
+
+async function errorText(response) {
+  const text = (await response.text()).trim();
+  try {
+    const body = JSON.parse(text);
+    return body.message || body.error || text;
+  } catch (err) {
+    return text;
+  }
+}
+
+async function loadTickets() {
+  if (!state.signedIn) return;
+  const status = $('i-status').value;
+  const table = $('ticket-table');
+  const body = table.querySelector('tbody');
+  table.querySelector('thead tr').replaceChildren(...t('ticket_cols').map((name) => el('th', null, name)));
+  let response;
+  try {
+    response = await fetch(`/v1/inspections?limit=1000${status ? '&status=' + status : ''}`,
+      {credentials: 'same-origin', cache: 'no-store'});
+  } catch (err) {
+    $('i-count').textContent = t('unreachable', err);
+    return;
+  }
+  body.replaceChildren();
+  if (!response.ok) {
+    $('i-count').textContent = t('ticket_error', response.status, await errorText(response));
+    return;
+  }
+  const tickets = (await response.json()).inspections;
+  $('i-count').textContent = tickets.length ? t('tickets_count', tickets.length) : t('no_tickets');
+  for (const ticket of tickets) {
+    const row = body.insertRow();
+    row.dataset.ticketId = ticket.ticket_id;
+    row.dataset.status = ticket.status;
+    row.insertCell().textContent = ticket.room_id || '-';
+    row.insertCell().textContent = ticket.anchor_id || t('none');
+    const product = row.insertCell();
+    product.className = 'product';
+    product.textContent = ticket.product || '-';
+    row.insertCell().textContent = ticket.claims;
+    row.insertCell().textContent = dateTimeOf(ticket.opened_at);
+    row.insertCell().append(outcomeBadge(ticket.outcome));
+    if (state.ticket && state.ticket.ticket_id === ticket.ticket_id) row.classList.add('selected');
+    row.addEventListener('click', () => openTicket(ticket.ticket_id));
+  }
+  if (state.ticket) {
+    renderTicket();
+  } else if (body.rows.length) {
+    openTicket(body.rows[0].dataset.ticketId);
+  }
+}
+
+async function openTicket(ticketId) {
+  const seq = ++state.ticketSeq;
+  if (state.ticketNotice && state.ticketNotice.ticketId !== ticketId) state.ticketNotice = null;
+  for (const row of $('ticket-table').querySelector('tbody').rows) {
+    row.classList.toggle('selected', row.dataset.ticketId === ticketId);
+  }
+  const response = await fetch(`/v1/inspections/${ticketId}`, {credentials: 'same-origin', cache: 'no-store'});
+  if (seq !== state.ticketSeq) return;
+  if (!response.ok) {
+    $('ticket-detail').replaceChildren(el('p', 'error', t('ticket_error', response.status, await errorText(response))));
+    return;
+  }
+  state.ticket = await response.json();
+  renderTicket();
+}
+
+function dateTimeOf(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-GB', {hour12: false});
+}
+
+function field(list, name, value) {
+  list.append(el('dt', null, name), el('dd', null, value == null || value === '' ? '-' : value));
+}
+
+function renderTicket() {
+  const ticket = state.ticket;
+  const box = $('ticket-detail');
+  if (!ticket) {
+    box.replaceChildren(el('p', 'muted', t('select_ticket')));
+    return;
+  }
+  box.replaceChildren();
+  box.dataset.ticketId = ticket.ticket_id;
+  box.dataset.status = ticket.status;
+  const title = el('h2', null, t('ticket_title', ticket.product));
+  title.append(' ', outcomeBadge(ticket.outcome));
+  box.append(title);
+  const fields = el('dl', 'd-fields');
+  field(fields, t('room'), ticket.room_id);
+  field(fields, t('anchor'), ticket.anchor_id);
+  field(fields, t('product'), ticket.product);
+  field(fields, t('room_category'), roomCategoryTitle(ticket.room_category));
+  field(fields, t('session'), ticket.session_id);
+  field(fields, t('opened'), ticket.opened_at);
+  box.append(fields);
+
+  box.append(el('h3', null, t('claims_spoken', ticket.claims.length)));
+  const claims = el('ol', 'claims-spoken');
+  for (const claim of ticket.claims) claims.append(claimItem(ticket, claim));
+  box.append(claims);
+
+  if (ticket.outcomes && ticket.outcomes.length) {
+    box.append(el('h3', null, t('outcome_history')));
+    const history = el('ol', 'outcome-history');
+    for (const outcome of ticket.outcomes) {
+      const li = el('li', `outcome ${outcome.outcome}`);
+      li.dataset.outcomeId = outcome.outcome_id || '';
+      li.append(outcomeBadge(outcome.outcome), ' ', t('outcome_by', outcome));
+      history.append(li);
+    }
+    box.append(history);
+  }
+  box.append(el('h3', null, ticket.status === 'open' ? t('record_heading') : t('revise_heading')));
+  if (!state.me || !OUTCOME_ROLES.has(state.me.role)) {
+    box.append(el('p', 'muted', t('outcome_read_only')));
+    return;
+  }
+  box.append(outcomeForm(ticket));
+}
+
+function claimItem(ticket, claim) {
+  const li = el('li', 'claim-spoken');
+  li.dataset.evidenceId = claim.evidence_id;
+  const head = el('div', 'c-head');
+  const at = claim.start == null ? '—' : `${claim.start.toFixed(1)}–${(claim.end ?? claim.start).toFixed(1)}s`;
+  head.append(el('span', `badge ${claim.severity}`, categoryTitle(claim.category)), el('span', null, at));
+  if (claim.rule_id) head.append(el('span', null, `${t('rule')} ${claim.rule_id}`));
+  li.append(head);
+  const text = el('p', 'c-text');
+  if (claim.text == null) text.append(el('span', 'muted', t('claim_purged')));
+  else highlighted(text, claim.text, claim.matched ? [claim.matched] : []);
+  li.append(text);
+  if ((claim.explanation || []).length) {
+    const rules = el('ul', 'explain');
+    for (const step of claim.explanation) {
+      const item = el('li', step.effect);
+      item.append(el('strong', null, `${t('effect_' + step.effect)} `), `${step.rule}: ${step.detail}`);
+      rules.append(item);
+    }
+    li.append(rules);
+  }
+  if (claim.clip_url) {
+    const button = el('button', 'play-claim', t('play_claim'));
+    button.type = 'button';
+    const audio = el('audio', 'claim-audio');
+    audio.controls = true;
+    audio.preload = 'none';
+    const status = el('span', 'muted claim-status');
+    button.addEventListener('click', () => playClaim(claim, audio, status));
+    head.append(button, status);
+    li.append(audio);
+  }
+  return li;
+}
+
+async function playClaim(claim, audio, status) {
+  status.textContent = t('loading_clip');
+  const response = await fetch(claim.clip_url, {credentials: 'same-origin'});
+  if (!response.ok) {
+    status.textContent = t('clip_unavailable', response.status, await errorText(response));
+    return;
+  }
+  const blob = await response.blob();
+  if (audio.dataset.url) URL.revokeObjectURL(audio.dataset.url);
+  audio.dataset.url = URL.createObjectURL(blob);
+  audio.src = audio.dataset.url;
+  try {
+    await audio.play();
+    status.textContent = t('playing', Math.round(blob.size / 1024));
+  } catch (err) {
+    status.textContent = t('press_play', err.name);
+  }
+}
+
+function outcomeForm(ticket) {
+  const form = el('form', 'outcome-form');
+  form.autocomplete = 'off';
+  form.append(el('span', null, t('outcome_heading')));
+  const choices = el('div', 'choices');
+  for (const value of ['consistent', 'inconsistent']) {
+    const label = el('label', `choice-${value}`);
+    const radio = el('input');
+    radio.type = 'radio';
+    radio.name = 'outcome';
+    radio.value = value;
+    label.append(radio, ' ', t(`outcome_${value}`));
+    choices.append(label);
+  }
+  form.append(choices);
+  const certificate = el('input', 'certificate');
+  certificate.type = 'text';
+  certificate.maxLength = 1000;
+  certificate.placeholder = t('certificate_placeholder');
+  form.append(el('label', null, t('certificate')), certificate);
+  const note = el('textarea', 'note');
+  note.maxLength = 1000;
+  note.placeholder = t('note_placeholder');
+  form.append(el('label', null, t('note')), note);
+  const line = el('div', 'submit-line');
+  const submit = el('button', 'record-outcome', t('record_outcome'));
+  submit.type = 'submit';
+  const status = el('span', 'outcome-status');
+  status.setAttribute('role', 'status');
+  line.append(submit, status);
+  form.append(line);
+  if (state.ticketNotice && state.ticketNotice.ticketId === ticket.ticket_id) {
+    status.className = 'outcome-status ok';
+    status.textContent = t('outcome_saved', state.ticketNotice.outcomeId);
+  }
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const chosen = form.querySelector('input[name=outcome]:checked');
+    if (!chosen) {
+      status.className = 'outcome-status error';
+      status.textContent = t('outcome_needed');
+      return;
+    }
+    submit.disabled = true;
+    status.className = 'outcome-status';
+    status.textContent = t('sending');
+    const body = {outcome: chosen.value, certificate: certificate.value.trim() || null, note: note.value.trim() || null};
+    let response;
+    try {
+      response = await fetch(`/v1/inspections/${ticket.ticket_id}/outcome`, {
+        method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      submit.disabled = false;
+      status.className = 'outcome-status error';
+      status.textContent = t('unreachable', err);
+      return;
+    }
+    if (!response.ok) {
+      submit.disabled = false;
+      status.className = 'outcome-status error';
+      status.textContent = t('outcome_failed', response.status, await errorText(response));
+      return;
+    }
+    const recorded = await response.json();
+    state.ticketNotice = {ticketId: ticket.ticket_id, outcomeId: recorded.outcome_id};
+    await openTicket(ticket.ticket_id);
+    await loadTickets();
+  });
+  return form;
+}
+
 // ---- wiring ------------------------------------------------------------------------------------------------------
 
 function showView(id) {
   for (const view of document.querySelectorAll('.view')) view.hidden = view.id !== id;
   for (const tab of document.querySelectorAll('.tab')) tab.classList.toggle('active', tab.dataset.view === id);
   if (id === 'anchors-view') loadAnchors();
+  else if (id === 'inspections-view') loadTickets();
   else scheduleRender();
 }
 
@@ -1465,6 +1783,8 @@ function init() {
   for (const tab of document.querySelectorAll('.tab')) tab.addEventListener('click', () => showView(tab.dataset.view));
   $('a-bucket').addEventListener('change', loadAnchors);
   $('a-refresh').addEventListener('click', loadAnchors);
+  $('i-status').addEventListener('change', loadTickets);
+  $('i-refresh').addEventListener('click', loadTickets);
   const bar = $('decision-bar');
   bar.querySelector('.decide-confirm').addEventListener('click', () => decideSelected('confirm'));
   bar.querySelector('.decide-dismiss').addEventListener('click', () => decideSelected('dismiss'));
