@@ -396,6 +396,7 @@ def record_inspection(
     else:
         page.wait_for_selector(f"{detail} .outcome-history li.inconsistent", timeout=WAIT_MS)
         seen = "closed ticket shows its outcome"
+    page.wait_for_selector(f"{row} .badge.outcome-inconsistent", timeout=WAIT_MS)  # the list shows it closed
     assert "NGTC-2026-0815" in page.text_content(f"{detail} .outcome-history")
     assert page.is_visible(f"{detail} .record-outcome")  # a later outcome may correct it
     if screenshot is not None:

@@ -207,6 +207,7 @@ const state = {
   timelineSeq: 0,
   ticket: null,           // the inspection ticket shown (GET /v1/inspections/<id>)
   ticketSeq: 0,
+  ticketsSeq: 0,
   ticketNotice: null,     // {ticketId, outcomeId}: the outcome this page just recorded
 };
 // Figures for the browser test and for anyone profiling the page.
@@ -1518,20 +1519,24 @@ async function loadTickets() {
   const table = $('ticket-table');
   const body = table.querySelector('tbody');
   table.querySelector('thead tr').replaceChildren(...t('ticket_cols').map((name) => el('th', null, name)));
+  const seq = ++state.ticketsSeq;
   let response;
+  let answer;
   try {
     response = await fetch(`/v1/inspections?limit=1000${status ? '&status=' + status : ''}`,
       {credentials: 'same-origin', cache: 'no-store'});
+    answer = response.ok ? await response.json() : await errorText(response);
   } catch (err) {
-    $('i-count').textContent = t('unreachable', err);
+    if (seq === state.ticketsSeq) $('i-count').textContent = t('unreachable', err);
     return;
   }
-  body.replaceChildren();
+  if (seq !== state.ticketsSeq) return;  // a later request (another status) answers instead
+  body.replaceChildren();  // and the rows at once: no await in between
   if (!response.ok) {
-    $('i-count').textContent = t('ticket_error', response.status, await errorText(response));
+    $('i-count').textContent = t('ticket_error', response.status, answer);
     return;
   }
-  const tickets = (await response.json()).inspections;
+  const tickets = answer.inspections;
   $('i-count').textContent = tickets.length ? t('tickets_count', tickets.length) : t('no_tickets');
   for (const ticket of tickets) {
     const row = body.insertRow();
