@@ -160,8 +160,12 @@ class Settings(BaseSettings):
     cluster_metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port of /metrics for `monitor worker` and `monitor archiver`."
     )
-    worker_batch_size: int = Field(
-        default=4, ge=1, le=64, description="Most utterances `monitor worker` decodes in one batched search."
+    worker_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Most utterances `monitor worker` decodes in one batched search (default: 1 on CPU, where "
+        "batching saved little and cost latency; 8 on a GPU).",
     )
     gateway_threads: int = Field(
         default=64, ge=1, description="Gateway threads waiting on workers and the archiver, shared by all rooms."
