@@ -40,7 +40,8 @@ from monitor.cluster.broker import (
     safe_token,
     unframe,
 )
-from monitor.cluster.metrics import ClusterMetrics
+from monitor.cluster.metrics import ClusterMetrics, report_lag
+from monitor.cluster.remote import ARCHIVE_READS, ARCHIVE_WRITES, decode_value, encode_value
 from monitor.config import Settings
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.metrics import ServerMetrics
@@ -82,7 +83,9 @@ class Archiver:
         await broker.nc.subscribe(ARCHIVE_READ_SUBJECT, queue="archiver", cb=self._read)
         pull = await broker.js.pull_subscribe("monitor.archive.write", durable=ARCHIVER_CONSUMER, stream=ARCHIVE_STREAM)
         log.info("archiver writing %s", "the archive")
+        lag_checked = 0.0
         while not self._stopping.is_set():
+            lag_checked = await report_lag(pull, self.metrics, "archiver", lag_checked)
             try:
                 msgs = await pull.fetch(BATCH_WRITES, timeout=FETCH_WAIT_S)
             except (TimeoutError, NatsTimeout):
@@ -133,7 +136,21 @@ class Archiver:
             result = await asyncio.to_thread(getattr(self.evidence, meta["method"]), **meta.get("kwargs", {}))
             self.metrics.archive_writes.labels(kind=meta["method"], outcome="stored").inc()
             return {"ok": True, "result": result}
+        method = str(meta.get("method", ""))
+        if kind == "call" and method.startswith("archive.") and method[len("archive."):] in ARCHIVE_WRITES:
+            call = self._archive_method(method)
+            args, kwargs = decode_value(meta.get("args", [])), decode_value(meta.get("kwargs", {}))
+            result = await asyncio.to_thread(call, *args, **kwargs)
+            self.metrics.archive_writes.labels(kind=method, outcome="stored").inc()
+            return {"ok": True, "result": encode_value(result)}
         raise ValueError(f"unknown archive write kind {kind!r} / method {meta.get('method')!r}")
+
+    def _archive_method(self, method: str) -> Any:
+        """``archive.reader.latest_sessions`` -> that bound method of the open archive."""
+        target: Any = self.evidence.require()
+        for part in method.split(".")[1:]:
+            target = getattr(target, part)
+        return target
 
     def _alert(self, meta: dict[str, Any], payload: bytes) -> dict[str, Any]:
         import numpy as np
@@ -176,10 +193,18 @@ class Archiver:
         try:
             meta, _ = unframe(msg.data, subject=msg.subject)
             method = str(meta.get("method"))
-            if method not in READ_METHODS:
+            if method.startswith("archive.") and method[len("archive."):] in ARCHIVE_READS:
+                call = self._archive_method(method)
+            elif method in READ_METHODS:
+                call = getattr(self.evidence, method)
+            else:
                 raise ValueError(f"unknown archive read {method!r}")
-            result = await asyncio.to_thread(getattr(self.evidence, method), *meta.get("args", []),
-                                             **meta.get("kwargs", {}))  # fmt: skip
+            args, kwargs = meta.get("args", []), meta.get("kwargs", {})
+            if method.startswith("archive."):
+                args, kwargs = decode_value(args), decode_value(kwargs)
+            result = await asyncio.to_thread(call, *args, **kwargs)
+            if method.startswith("archive."):
+                result = encode_value(result)
             if isinstance(result, bytes):
                 result = {"base64": base64.b64encode(result).decode()}
             elif dataclasses.is_dataclass(result) and not isinstance(result, type):

@@ -45,3 +45,23 @@ class ClusterMetrics:
             return None
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         return server
+
+
+LAG_EVERY_S = 5.0
+"""How often a worker or the archiver asks the broker how far behind its consumer is."""
+
+
+async def report_lag(pull: Any, metrics: ClusterMetrics, consumer: str, last_checked: float) -> float:
+    """Set ``monitor_cluster_consumer_lag{consumer}`` (messages waiting, not yet delivered) at most
+    every ``LAG_EVERY_S``; returns when it was last checked (monotonic)."""
+    import time
+
+    now = time.monotonic()
+    if now - last_checked < LAG_EVERY_S:
+        return last_checked
+    try:
+        info = await pull.consumer_info()
+    except Exception:  # the broker is briefly away: the next round tries again
+        return last_checked
+    metrics.consumer_lag.labels(consumer=consumer).set(info.num_pending)
+    return now

@@ -206,8 +206,10 @@ class BrokerEvidence:
     def read_clip(self, evidence_id: str) -> bytes:
         return base64.b64decode(self._read("read_clip", evidence_id)["base64"])
 
-    def require(self) -> Any:
-        raise ArchiveError("the archive is written by `monitor archiver` in cluster mode; ask it")
+    def require(self) -> RemoteArchive:
+        """The archive as the moderation routes use it (reports, timelines, inspections, claims),
+        its reads and writes carried out by the archiver."""
+        return RemoteArchive(self)
 
     def attach(self, archive: Any) -> None:  # the archive lives with the archiver
         return None
@@ -219,3 +221,78 @@ class BrokerEvidence:
         return None
 
 
+
+
+ARCHIVE_READS = frozenset({
+    "get", "read_part", "find", "reports", "tickets", "ticket", "decisions", "proof_status",
+    "reader.require", "reader.read_part", "reader.find", "reader.reports", "reader.tickets", "reader.ticket",
+    "reader.latest_sessions", "reader.session_record", "reader.uncovered_alerts", "reader.session_alerts",
+})  # fmt: skip
+"""EvidenceArchive reads a gateway may ask of the archiver (``reader.*``: its ArchiveReader)."""
+ARCHIVE_WRITES = frozenset({"record_report", "record_inspection_claim", "record_inspection_outcome"})
+"""EvidenceArchive writes a gateway may send to the archiver (durably, like alerts)."""
+
+
+def encode_value(value: Any) -> Any:
+    """An archive answer as JSON: summaries and bytes marked so :func:`decode_value` restores them."""
+    from monitor.archive.index import EvidenceSummary
+
+    if isinstance(value, EvidenceSummary):
+        from dataclasses import asdict
+
+        return {"__summary__": asdict(value)}
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode()}
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, list | tuple):
+        return [encode_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode_value(v) for k, v in value.items()}
+    return value
+
+
+def decode_value(value: Any) -> Any:
+    from monitor.archive.index import EvidenceSummary
+
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if isinstance(value, dict):
+        if "__summary__" in value:
+            return EvidenceSummary(**value["__summary__"])
+        if "__bytes__" in value:
+            return base64.b64decode(value["__bytes__"])
+        if "__datetime__" in value:
+            return datetime.fromisoformat(value["__datetime__"])
+        return {k: decode_value(v) for k, v in value.items()}
+    return value
+
+
+class RemoteArchive:
+    """The few :class:`~monitor.archive.archive.EvidenceArchive` methods the moderation routes call,
+    answered by the archiver: reads by request/reply, writes through the durable archive stream."""
+
+    def __init__(self, evidence: BrokerEvidence, prefix: str = "") -> None:
+        self._evidence = evidence
+        self._prefix = prefix
+
+    @property
+    def reader(self) -> RemoteArchive:
+        return RemoteArchive(self._evidence, "reader.")
+
+    def __getattr__(self, name: str) -> Any:
+        method = self._prefix + name
+        if method in ARCHIVE_WRITES:
+            return lambda *args, **kwargs: self._write(method, args, kwargs)
+        if method in ARCHIVE_READS:
+            return lambda *args, **kwargs: decode_value(
+                self._evidence._read("archive." + method, *encode_value(list(args)), **encode_value(kwargs))
+            )
+        raise AttributeError(f"the archive's {method} is not available to cluster gateways")
+
+    def _write(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        import uuid
+
+        meta = {"request_id": f"{method}.{uuid.uuid4().hex}", "kind": "call", "method": "archive." + method,
+                "args": encode_value(list(args)), "kwargs": encode_value(kwargs)}  # fmt: skip
+        return decode_value(self._evidence._write(meta)["result"])

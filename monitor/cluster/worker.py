@@ -29,7 +29,7 @@ from monitor.asr.transcriber import Transcriber, load_transcriber
 from monitor.asr.vad import SpeechSegment
 from monitor.cluster.broker import JOB_ACK_WAIT_S, JOBS_STREAM, RESULTS_STREAM, WORKERS_CONSUMER, Broker, BrokerError
 from monitor.cluster.jobs import UtteranceDone, UtteranceJob, result_subject
-from monitor.cluster.metrics import ClusterMetrics
+from monitor.cluster.metrics import ClusterMetrics, report_lag
 from monitor.config import Settings
 from monitor.detection import load_detectors
 
@@ -63,7 +63,9 @@ class Worker:
     async def run(self, broker: Broker) -> None:
         pull = await broker.js.pull_subscribe("monitor.jobs.>", durable=WORKERS_CONSUMER, stream=JOBS_STREAM)
         log.info("%s taking jobs (batches of up to %d)", self.name, self.batch_max)
+        lag_checked = 0.0
         while not self._stopping.is_set():
+            lag_checked = await report_lag(pull, self.metrics, "workers", lag_checked)
             try:
                 msgs = await pull.fetch(self.batch_max, timeout=FETCH_WAIT_S)
             except (TimeoutError, NatsTimeout):

@@ -105,9 +105,15 @@ def assert_same_alerts(got: list[dict[str, Any]], baseline: list[dict[str, Any]]
 
 
 def test_alerts_flow_through_workers_and_archiver(cluster: LocalCluster, baseline: list[dict[str, Any]]) -> None:
+    import urllib.request
+
     assert {a["category"] for a in baseline} >= {"absolute_claim"}
     assert all(a["evidence_id"] for a in baseline)
     assert "OK" in verify(cluster)
+    metrics_url = cluster.gateway_urls()[0].replace("ws://", "http://") + "/metrics"
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        metrics = answer.read().decode()
+    assert 'monitor_cluster_lease_changes_total{change="acquired"}' in metrics  # the room's lease, taken
 
 
 def test_alerts_reach_subscribers_on_every_gateway(cluster: LocalCluster, show: Path) -> None:
@@ -173,3 +179,45 @@ def test_a_process_killed_mid_room_loses_and_repeats_nothing(
     else:
         cluster.wait_ready(victim)
     verify(cluster)
+
+
+def test_viewer_reports_are_archived_once_and_reach_every_gateway(cluster: LocalCluster) -> None:
+    """A report posted on one gateway: archived by the archiver, pushed to a subscriber on the
+    other gateway, on the room's timeline read from either."""
+    import urllib.request
+
+    from websockets.asyncio.client import connect
+
+    first, second = cluster.gateway_urls()
+    received: list[dict[str, Any]] = []
+
+    def http(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(
+            url.replace("ws://", "http://"), method="POST" if body is not None else "GET",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return dict(json.loads(answer.read()))
+
+    async def run() -> dict[str, Any]:
+        async with connect(f"{second}/v1/alerts?room=room-report&include=reports",
+                           additional_headers={"Authorization": "Bearer moderator-token"}) as ws:  # fmt: skip
+            posted = await asyncio.to_thread(
+                http, f"{first}/v1/reports", "ingest-token",
+                {"room_id": "room-report", "viewer_id": "viewer-9", "reason": "说能降血压",
+                 "category": "medical_claim"},
+            )  # fmt: skip
+            async with asyncio.timeout(30):
+                while not received:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("type") == "report":
+                        received.append(frame)
+            return posted
+
+    posted = asyncio.run(run())
+    assert received and received[0]["report_id"] == posted["report_id"]
+    for gateway in (first, second):
+        timeline = http(f"{gateway}/v1/rooms/room-report/timeline", "moderator-token")
+        assert [item["report_id"] for item in timeline["items"] if item["type"] == "report"] == [posted["report_id"]]
+    assert "1 viewer report" in verify(cluster)
