@@ -37,8 +37,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from stream_latency import claim_latencies, cpu_seconds, load_stream, percentile, serve  # noqa: E402
-from stream_load import room_stream  # noqa: E402
+from stream_latency import cpu_seconds, load_stream, serve  # noqa: E402
+from stream_load import room_stream, score_rooms  # noqa: E402
 
 from monitor.cluster.local import LocalCluster  # noqa: E402
 from monitor.server.client import StreamResult, float_to_pcm16, stream_room  # noqa: E402
@@ -64,21 +64,8 @@ async def _rooms(urls: list[str], streams: list[Any]) -> list[StreamResult]:
 
 
 def _score(streams: list[Any], results: list[StreamResult]) -> dict[str, Any]:
-    latencies: list[float] = []
-    claims = 0
-    for s, result in zip(streams, results, strict=True):
-        scored = claim_latencies(s, result, speed=1.0)
-        claims += len(scored)
-        latencies += [lat for _, lat, _ in scored if lat is not None]
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    return {
-        "claims": claims,
-        "recall": round(len(latencies) / claims, 3) if claims else None,
-        "latency_p50_s": p50 and round(p50, 3),
-        "latency_p95_s": p95 and round(p95, 3),
-        "latency_max_s": round(max(latencies), 3) if latencies else None,
-        "evidence_missing": sum(1 for r in results for a in r.alerts if not a.get("evidence_id")),
-    }
+    evidence_missing = sum(1 for r in results for a in r.alerts if not a.get("evidence_id"))
+    return {**score_rooms(streams, results), "evidence_missing": evidence_missing}
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:

@@ -72,6 +72,25 @@ async def run_rooms(streams: list[LiveStream], port: int, token: str) -> list[St
     )
 
 
+def score_rooms(streams: list[LiveStream], results: list[StreamResult]) -> dict[str, Any]:
+    """Claims, detections, recall and latency percentiles (end of claim -> its reminder) over all rooms."""
+    latencies: list[float] = []
+    claims = 0
+    for s, result in zip(streams, results, strict=True):
+        scored = claim_latencies(s, result, speed=1.0)
+        claims += len(scored)
+        latencies += [lat for _, lat, _ in scored if lat is not None]
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    return {
+        "claims": claims,
+        "detected": len(latencies),
+        "recall": round(len(latencies) / claims, 3) if claims else None,
+        "latency_p50_s": p50 and round(p50, 3),
+        "latency_p95_s": p95 and round(p95, 3),
+        "latency_max_s": round(max(latencies), 3) if latencies else None,
+    }
+
+
 def measure(stream: LiveStream, rooms: int, seconds: float, env: dict[str, str]) -> dict[str, Any]:
     streams = [room_stream(stream, i * stream.duration_s / rooms, seconds) for i in range(rooms)]
     with serve(env) as (port, token, pid):
@@ -83,21 +102,9 @@ def measure(stream: LiveStream, rooms: int, seconds: float, env: dict[str, str])
         processing_s = metric(port, "monitor_processing_seconds_total")
         audio_s = metric(port, "monitor_audio_seconds_total")
         throttled = metric(port, "monitor_frames_throttled_total")
-    latencies: list[float] = []
-    claims = 0
-    for s, result in zip(streams, results, strict=True):
-        scored = claim_latencies(s, result, speed=1.0)
-        claims += len(scored)
-        latencies += [lat for _, lat, _ in scored if lat is not None]
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     return {
         "rooms": rooms,
-        "claims": claims,
-        "detected": len(latencies),
-        "recall": round(len(latencies) / claims, 3) if claims else None,
-        "latency_p50_s": p50 and round(p50, 3),
-        "latency_p95_s": p95 and round(p95, 3),
-        "latency_max_s": round(max(latencies), 3) if latencies else None,
+        **score_rooms(streams, results),
         "rtf": round(processing_s / max(audio_s, 1e-9), 3),
         "throttled_frames": int(throttled),
         # CPU the server burnt per second of room audio: with C cores, about C / this rooms fit

@@ -217,27 +217,18 @@ class Archiver:
 
 async def run_archiver(settings: Settings) -> int:
     """``monitor archiver``: open the archive, apply writes until SIGTERM/SIGINT; exit status."""
-    import signal
-
     from monitor.archive.archive import EvidenceArchive
+    from monitor.cluster.commands import broker_url_of, run_until_stopped
 
-    if not settings.broker_url:
-        log.error("monitor archiver needs MONITOR_BROKER_URL (the cluster's NATS server)")
+    url = broker_url_of(settings, "archiver")
+    if url is None:
         return 2
     archive = await asyncio.to_thread(EvidenceArchive.open, settings.data_dir, signing_key=settings.signing_key)
     metrics = ClusterMetrics(role="archiver")
     evidence = EvidenceWriter(archive, ServerMetrics())
-    broker = await Broker.connect(settings.broker_url, name="monitor-archiver")
-    archiver = Archiver(evidence, metrics)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, archiver.stop)
-    metrics_server = metrics.serve(settings.host, settings.cluster_metrics_port)
     try:
-        await archiver.run(broker)
+        broker = await Broker.connect(url, name="monitor-archiver")
+        await run_until_stopped(Archiver(evidence, metrics), broker, metrics, settings)
     finally:
-        if metrics_server is not None:
-            metrics_server.close()
-        await broker.close()
         await asyncio.to_thread(evidence.close)
     return 0

@@ -8,8 +8,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.config import load_settings
+from monitor.config import Settings, load_settings
+
+if TYPE_CHECKING:  # the CLI imports this module on every command: no NATS client until one runs
+    from monitor.cluster.broker import Broker
+    from monitor.cluster.metrics import ClusterMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ClusterProcess(Protocol):
+    """A worker or the archiver: runs on the broker until stopped."""
+
+    async def run(self, broker: Broker) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def broker_url_of(settings: Settings, command: str) -> str | None:
+    """``MONITOR_BROKER_URL``, or None after logging why ``command`` cannot run without it."""
+    if not settings.broker_url:
+        log.error("monitor %s needs MONITOR_BROKER_URL (the cluster's NATS server)", command)
+    return settings.broker_url
+
+
+async def run_until_stopped(
+    process: ClusterProcess, broker: Broker, metrics: ClusterMetrics, settings: Settings
+) -> None:
+    """Run ``process`` until SIGTERM/SIGINT, its metrics served on ``MONITOR_CLUSTER_METRICS_PORT``;
+    the metrics server and the broker connection are closed either way."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, process.stop)
+    metrics_server: Any = metrics.serve(settings.host, settings.cluster_metrics_port)
+    try:
+        await process.run(broker)
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        await broker.close()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -47,8 +47,6 @@ TAKEOVER_WAIT_S = LEASE_TTL_S + 1.5
 """How long a resume waits for a dead gateway's lease to expire before answering room_busy."""
 START_KEY = "start"
 """The boundary key of a session's opening checkpoint."""
-HANDOVER_TIMEOUT_S = 5.0
-"""How long a live owner gets to checkpoint and let go of a room another gateway resumes."""
 
 
 def default_gateway_id() -> str:

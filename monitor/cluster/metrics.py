@@ -40,7 +40,7 @@ class ClusterMetrics:
         )
 
     def serve(self, host: str, port: int | None) -> Any:
-        """Serve this registry's /metrics on ``port`` (None: not served); the server to close."""
+        """Serve this registry's /metrics on ``port`` (None: not served); the server (``shutdown()`` it)."""
         if port is None:
             return None
         server, _thread = start_http_server(port, addr=host, registry=self.registry)

@@ -121,24 +121,14 @@ class Worker:
 
 async def run_worker(settings: Settings) -> int:
     """``monitor worker``: load the models, take jobs until SIGTERM/SIGINT; exit status."""
-    import signal
+    from monitor.cluster.commands import broker_url_of, run_until_stopped
 
-    if not settings.broker_url:
-        log.error("monitor worker needs MONITOR_BROKER_URL (the cluster's NATS server)")
+    url = broker_url_of(settings, "worker")
+    if url is None:
         return 2
     metrics = ClusterMetrics(role="worker")
     detectors = load_detectors(settings)
     transcriber = await asyncio.to_thread(load_transcriber, settings, detectors.lexicon)
-    broker = await Broker.connect(settings.broker_url, name="monitor-worker")
-    worker = Worker(settings, transcriber, metrics)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    metrics_server = metrics.serve(settings.host, settings.cluster_metrics_port)
-    try:
-        await worker.run(broker)
-    finally:
-        if metrics_server is not None:
-            metrics_server.close()
-        await broker.close()
+    broker = await Broker.connect(url, name="monitor-worker")
+    await run_until_stopped(Worker(settings, transcriber, metrics), broker, metrics, settings)
     return 0

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.requests import Request
+
 from monitor.config import TokenGrant
+from monitor.server.responses import BEARER_CHALLENGE, Refusal
 
 INGEST_PATH = "/v1/ingest"
 ALERTS_PATH = "/v1/alerts"
@@ -209,4 +212,19 @@ def authorize(
         for room in parse_qs(parts.query).get("room", []):
             if not grant.may_see(room):
                 return Denial(403, f"token is not scoped to room {room!r}")
+    return grant
+
+
+def api_grant(tokens: Mapping[str, TokenGrant], sessions: SessionLookup) -> Callable[[Request], Grant]:
+    """FastAPI dependency: the request's grant (bearer token or console cookie), else a JSON 401/403."""
+
+    def grant(request: Request) -> Grant:
+        found = authenticate_request(tokens, request.headers, sessions)
+        if isinstance(found, Denial):
+            raise Refusal(
+                found.status, found.reason, code="unauthorized" if found.status == 401 else "forbidden",
+                as_json=True, headers=BEARER_CHALLENGE if found.status == 401 else None,
+            )
+        return found
+
     return grant

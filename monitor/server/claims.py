@@ -37,15 +37,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.config import TokenGrant
 from monitor.errors import ArchiveError, ArchiveIntegrityError
-from monitor.server.auth import CONSOLE_ROLES, Denial, Grant, SessionLookup, authenticate_request
+from monitor.server.auth import CONSOLE_ROLES, Grant, SessionLookup, api_grant
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.hub import AlertHub
-from monitor.server.responses import BEARER_CHALLENGE, Refusal, json_response
+from monitor.server.responses import Refusal, json_response
 
 CLAIM_TTL_S = 300.0
 """How long a claim lasts after it was taken or last renewed (seconds). A console renews the
@@ -201,14 +200,7 @@ def add_claim_routes(
 ) -> None:
     """``POST /v1/claims``, ``DELETE /v1/claims/{evidence_id}``, ``GET /v1/claims`` (JSON errors)."""
 
-    def grant(request: Request) -> Grant:
-        found = authenticate_request(tokens, request.headers, sessions)
-        if isinstance(found, Denial):
-            raise Refusal(
-                found.status, found.reason, code="unauthorized" if found.status == 401 else "forbidden",
-                as_json=True, headers=BEARER_CHALLENGE if found.status == 401 else None,
-            )
-        return found
+    grant = api_grant(tokens, sessions)
 
     granted = Annotated[Grant, Depends(grant)]
     tags: list[Any] = ["claims"]

@@ -22,18 +22,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.config import Settings, TokenGrant
 from monitor.errors import ArchiveError, ArchiveIntegrityError, ArchiveWriteError, ProtocolError
-from monitor.server.auth import CONSOLE_ROLES, Denial, Grant, SessionLookup, authenticate_request
+from monitor.server.auth import CONSOLE_ROLES, Grant, SessionLookup, api_grant
 from monitor.server.evidence import EvidenceWriter
 from monitor.server.hub import AlertHub, Subscriber
 from monitor.server.limits import RateLimits
 from monitor.server.metrics import ServerMetrics
 from monitor.server.protocol import ErrorCode, error_frame, parse_decision, recoverable
-from monitor.server.responses import BEARER_CHALLENGE, Refusal, json_response
+from monitor.server.responses import Refusal, json_response
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +153,7 @@ def add_decision_route(
 ) -> None:
     """``POST /v1/decisions``: the REST door to :meth:`DecisionDesk.decide` (JSON errors)."""
 
-    def grant(request: Request) -> Grant:
-        found = authenticate_request(tokens, request.headers, sessions)
-        if isinstance(found, Denial):
-            raise Refusal(
-                found.status, found.reason, code="unauthorized" if found.status == 401 else "forbidden",
-                as_json=True, headers=BEARER_CHALLENGE if found.status == 401 else None,
-            )
-        return found
+    grant = api_grant(tokens, sessions)
 
     @app.post(
         "/v1/decisions",

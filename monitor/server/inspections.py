@@ -31,8 +31,8 @@ from starlette.responses import Response
 
 from monitor.archive.records import INSPECTION_CATEGORIES, MAX_REASON_CHARS
 from monitor.errors import ArchiveError, ArchiveWriteError
-from monitor.server.auth import Grant
-from monitor.server.reports import api_grant, in_thread, open_archive, require_role
+from monitor.server.auth import Grant, api_grant
+from monitor.server.reports import in_thread, open_archive, require_role
 from monitor.server.responses import Refusal, json_response, respond
 
 if TYPE_CHECKING:

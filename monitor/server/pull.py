@@ -42,7 +42,7 @@ from monitor.asr.audio import SAMPLE_RATE
 from monitor.config import Settings, TokenGrant
 from monitor.errors import ProtocolError
 from monitor.room import RoomContext
-from monitor.server.auth import Denial, Grant, SessionLookup, authenticate_request
+from monitor.server.auth import Grant, SessionLookup, api_grant
 from monitor.server.hub import AlertHub
 from monitor.server.logs import bound_room
 from monitor.server.metrics import ServerMetrics
@@ -55,7 +55,7 @@ from monitor.server.pull_source import (
     SourceState,
     redact_url,
 )
-from monitor.server.responses import BEARER_CHALLENGE, Refusal, json_response
+from monitor.server.responses import Refusal, json_response
 from monitor.server.session import RoomSession
 
 log = logging.getLogger(__name__)
@@ -364,11 +364,10 @@ def add_pull_routes(
 ) -> None:
     """``POST /v1/rooms`` (pull a URL into a room) and ``DELETE /v1/rooms/{room_id}``; JSON errors."""
 
+    grant = api_grant(tokens, sessions)
+
     def puller(request: Request) -> Grant:
-        found = authenticate_request(tokens, request.headers, sessions)
-        if isinstance(found, Denial):
-            raise Refusal(found.status, found.reason, code="unauthorized" if found.status == 401 else "forbidden",
-                          as_json=True, headers=BEARER_CHALLENGE if found.status == 401 else None)
+        found = grant(request)
         if found.role not in PULL_ROLES:
             raise Refusal(403, f"role {found.role!r} may not pull rooms (ingest or admin)", code="forbidden",
                           as_json=True)

@@ -23,20 +23,18 @@ the timeline's and the queue's logic is in :mod:`monitor.server.timeline`.
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.archive.records import MAX_REASON_CHARS, iso_utc
-from monitor.config import TokenGrant
 from monitor.errors import ArchiveError, ArchiveWriteError
-from monitor.server.auth import CONSOLE_ROLES, Denial, Grant, SessionLookup, authenticate_request
-from monitor.server.responses import BEARER_CHALLENGE, Refusal, json_response, respond
+from monitor.server.auth import CONSOLE_ROLES, Grant, api_grant
+from monitor.server.responses import Refusal, json_response, respond
 from monitor.server.timeline import (
     DETECTION_WINDOW_S,
     TIMELINE_DEFAULT_ITEMS,
@@ -125,21 +123,6 @@ class UndetectedAnswer(BaseModel):
 
     window_s: float = Field(description="an alert within this many stream seconds explains a report")
     reports: list[dict[str, Any]]
-
-
-def api_grant(tokens: Mapping[str, TokenGrant], sessions: SessionLookup) -> Callable[[Request], Grant]:
-    """FastAPI dependency: the request's grant (bearer token or console cookie), else a JSON 401/403."""
-
-    def grant(request: Request) -> Grant:
-        found = authenticate_request(tokens, request.headers, sessions)
-        if isinstance(found, Denial):
-            raise Refusal(
-                found.status, found.reason, code="unauthorized" if found.status == 401 else "forbidden",
-                as_json=True, headers=BEARER_CHALLENGE if found.status == 401 else None,
-            )
-        return found
-
-    return grant
 
 
 def require_role(grant: Grant, roles: frozenset[str], what: str) -> None:
